@@ -1,0 +1,1 @@
+"""archives (work in progress)."""

@@ -1,0 +1,1 @@
+"""catalogs (work in progress)."""

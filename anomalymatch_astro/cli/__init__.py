@@ -1,0 +1,71 @@
+"""The ``anomalymatch-astro`` command line: thin wrappers that parse, call the API and print.
+
+Each subcommand lives in its own module ``anomalymatch_astro.cli._<name>`` that defines
+``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``.  Modules are
+imported only when their subcommand runs, so ``--help`` stays fast.
+"""
+
+import argparse
+import importlib
+import logging
+import sys
+
+__all__ = ["main"]
+
+#: subcommand -> (module, one-line help)
+SUBCOMMANDS = {
+    "demo": ("_demo", "run the end-to-end demo on the embedded mock survey (offline)"),
+    "cutouts": ("_cutouts", "cut multi-band cutouts out of FITS images at catalogue positions"),
+    "query": ("_query", "get cutouts from a VO service (SIA/SODA/TAP) or HiPS survey"),
+    "train": ("_train", "train the FixMatch anomaly classifier on cutouts and labels"),
+    "score": ("_score", "score cutouts with a trained classifier"),
+    "label": ("_label", "serve the labelling UI for a session workdir on 127.0.0.1"),
+    "export": ("_export", "export a scored catalogue (Astronomaly bundle, FITS, VOTable, ECSV, Parquet, DS9)"),
+    "crossmatch": ("_crossmatch", "cross-match candidates against a catalogue"),
+    "benchmark": ("_benchmark", "run the benchmark protocol on the offline data sets"),
+}
+
+
+def _available():
+    return {name: spec for name, spec in SUBCOMMANDS.items()
+            if importlib.util.find_spec(f"anomalymatch_astro.cli.{spec[0]}") is not None}
+
+
+def build_parser():
+    """The argparse parser of ``anomalymatch-astro`` (subcommand arguments are added on use)."""
+    parser = argparse.ArgumentParser(prog="anomalymatch-astro",
+                                     description="Find rare objects in survey images with very few labels.")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in _available().items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv=None):
+    """Entry point of ``anomalymatch-astro``; returns the process exit code."""
+    from ..utils.exceptions import AnomalyMatchError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    available = _available()
+    parser = build_parser()
+    # find the subcommand, then let its own parser handle the rest
+    top, rest = parser.parse_known_args(argv)
+    if top.command is None:
+        parser.print_help()
+        return 2
+    module = importlib.import_module(f"anomalymatch_astro.cli.{available[top.command][0]}")
+    sub = argparse.ArgumentParser(prog=f"anomalymatch-astro {top.command}",
+                                  description=available[top.command][1])
+    module.add_arguments(sub)
+    args = sub.parse_args(rest)
+    level = logging.WARNING - 10 * min(top.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(module.run(args) or 0)
+    except AnomalyMatchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

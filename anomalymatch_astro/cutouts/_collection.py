@@ -1,0 +1,533 @@
+"""`CutoutSet`: N multi-band cutouts with ids, named bands, sky positions and metadata.
+
+Pixels are float32 in an array of shape (N, C, H, W) with C the named bands, in
+the order given by `CutoutSet.bands`.  The metadata is a `~astropy.table.QTable`
+with one row per cutout (``id``, ``ra``, ``dec`` and whatever else the producer
+recorded: overlap flags, NaN counts, each cutout's WCS header, truth columns...).
+
+On disk a CutoutSet is an HDF5 file of shards, so that it can be appended to while
+it is produced and read back lazily in bounded memory::
+
+    /                 attrs: format, format_version, bands (JSON), image_shape
+    /shards/000000/   data (n, C, H, W) float32, chunked and compressed;
+                      table (the n metadata rows, astropy's HDF5 table format)
+"""
+
+import json
+import logging
+import os
+from collections.abc import Iterable
+
+import h5py
+import numpy as np
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from astropy.table import QTable, Table, vstack
+
+from ..utils.exceptions import BandMismatchError, FITSReadError, InvalidInputError, UnknownIDError
+
+__all__ = ["CutoutSet", "concatenate"]
+
+log = logging.getLogger(__name__)
+
+_FORMAT = "anomalymatch_astro.CutoutSet"
+_FORMAT_VERSION = 1
+
+
+def _default_bands(n):
+    return tuple(f"band{i}" for i in range(n))
+
+
+def _as_nchw(data, bands, channel_axis):
+    data = np.asarray(data)
+    if data.dtype.kind not in "fiub":
+        msg = f"cutout data must be numeric, got dtype {data.dtype}"
+        raise InvalidInputError(msg)
+    if data.ndim == 3:
+        return data[:, None, :, :]
+    if data.ndim != 4:
+        msg = (f"cutout data must have shape (N, C, H, W), (N, H, W, C) or (N, H, W); got {data.shape}")
+        raise InvalidInputError(msg)
+    if channel_axis is None:
+        if bands is not None and data.shape[1] == len(bands) and data.shape[3] != len(bands):
+            channel_axis = 1
+        elif bands is not None and data.shape[3] == len(bands) and data.shape[1] != len(bands):
+            channel_axis = -1
+        elif data.shape[2] == data.shape[3] and data.shape[1] != data.shape[2]:
+            channel_axis = 1
+        elif data.shape[1] == data.shape[2] and data.shape[3] != data.shape[1]:
+            channel_axis = -1
+        else:
+            channel_axis = 1
+    if channel_axis in (-1, 3):
+        data = np.moveaxis(data, -1, 1)
+    elif channel_axis != 1:
+        msg = f"channel_axis must be 1 (N, C, H, W) or -1 (N, H, W, C); got {channel_axis}"
+        raise InvalidInputError(msg)
+    return data
+
+
+def _check_bands(bands, n_channels):
+    if bands is None:
+        return _default_bands(n_channels)
+    if isinstance(bands, str):
+        bands = [bands]
+    bands = tuple(str(b) for b in bands)
+    if len(bands) != n_channels:
+        msg = f"{len(bands)} band names {bands} given for data with {n_channels} channels"
+        raise BandMismatchError(msg)
+    if len(set(bands)) != len(bands):
+        msg = f"band names must be unique, got {bands}"
+        raise BandMismatchError(msg)
+    return bands
+
+
+def _check_ids(ids, n):
+    if ids is None:
+        width = max(1, len(str(n - 1)))
+        return np.array([f"obj{i:0{width}d}" for i in range(n)])
+    ids = np.asarray([str(i) for i in ids])
+    if ids.shape != (n,):
+        msg = f"{len(ids)} ids given for {n} cutouts"
+        raise InvalidInputError(msg)
+    values, counts = np.unique(ids, return_counts=True)
+    if np.any(counts > 1):
+        dup = values[counts > 1]
+        msg = f"ids must be unique; duplicated: {list(dup[:10])}"
+        raise InvalidInputError(msg)
+    return ids
+
+
+class _ShardedFile:
+    """Lazy reader of an HDF5 CutoutSet file (opened per read; safe across processes)."""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        try:
+            with h5py.File(self.path, "r") as f:
+                if f.attrs.get("format") != _FORMAT:
+                    msg = (f"{self.path!r} is not an anomalymatch_astro CutoutSet file "
+                           f"(format attribute {f.attrs.get('format')!r})")
+                    raise FITSReadError(msg)
+                self.bands = tuple(json.loads(f.attrs["bands"]))
+                self.image_shape = tuple(int(x) for x in f.attrs["image_shape"])
+                self.meta = json.loads(f.attrs.get("meta", "{}"))
+                names = sorted(f["shards"].keys()) if "shards" in f else []
+                self.shard_names = []
+                self.shard_sizes = []
+                for name in names:
+                    grp = f["shards"][name]
+                    if "data" not in grp or "table" not in grp or not grp.attrs.get("complete", False):
+                        log.warning("skipping incomplete shard %s in %s", name, self.path)
+                        continue
+                    self.shard_names.append(name)
+                    self.shard_sizes.append(grp["data"].shape[0])
+        except FITSReadError:
+            raise
+        except (OSError, KeyError, ValueError) as exc:
+            msg = (f"could not read CutoutSet file {self.path!r}: {exc}. The file may be truncated "
+                   "or not an HDF5 file; re-create it with CutoutSet.to_hdf5")
+            raise FITSReadError(msg) from exc
+        self.offsets = np.concatenate([[0], np.cumsum(self.shard_sizes)]).astype(np.int64)
+
+    def __len__(self):
+        return int(self.offsets[-1])
+
+    def read_table(self):
+        tables = []
+        for name in self.shard_names:
+            tables.append(QTable.read(self.path, path=f"shards/{name}/table"))
+        if not tables:
+            return QTable({"id": np.array([], dtype=str)})
+        return QTable(vstack(tables, metadata_conflicts="silent")) if len(tables) > 1 else tables[0]
+
+    def read(self, index):
+        """Read rows ``index`` (sorted or not) as an (n, C, H, W) float32 array."""
+        index = np.asarray(index, dtype=np.int64)
+        out = np.empty((len(index),) + (len(self.bands),) + self.image_shape, dtype=np.float32)
+        if len(index) == 0:
+            return out
+        order = np.argsort(index, kind="stable")
+        sorted_idx = index[order]
+        shard_of = np.searchsorted(self.offsets, sorted_idx, side="right") - 1
+        with h5py.File(self.path, "r") as f:
+            for s in np.unique(shard_of):
+                sel = shard_of == s
+                local = sorted_idx[sel] - self.offsets[s]
+                dset = f["shards"][self.shard_names[s]]["data"]
+                lo, hi = int(local.min()), int(local.max()) + 1
+                if hi - lo <= 4 * len(local):  # contiguous-ish: one slab read
+                    block = dset[lo:hi]
+                    out[order[sel]] = block[local - lo]
+                else:
+                    uniq, inv = np.unique(local, return_inverse=True)
+                    out[order[sel]] = dset[uniq][inv]
+        return out
+
+
+class CutoutSet:
+    """N multi-band cutouts: float32 pixels (N, C, H, W), ids, named bands, sky positions, metadata.
+
+    Build one with `CutoutSet.from_arrays`, `CutoutSet.from_hdf5` or
+    `~anomalymatch_astro.make_cutouts` rather than calling the constructor.
+
+    Parameters
+    ----------
+    data : `numpy.ndarray` or None
+        Pixels, shape (N, C, H, W), float32.  None for a lazy set backed by ``source``.
+    table : `~astropy.table.QTable`
+        One row per cutout with at least the column ``id``.
+    bands : tuple of str
+        The band names, in channel order.
+    meta : dict, optional
+        Provenance (e.g. how the cutouts were made).
+    source : _ShardedFile, optional
+        Lazy HDF5 backing store.
+    index : `numpy.ndarray`, optional
+        Rows of ``source`` that this set views.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from anomalymatch_astro import CutoutSet
+    >>> cs = CutoutSet.from_arrays(np.zeros((3, 2, 8, 8)), bands=["g", "r"], ids=["a", "b", "c"])
+    >>> len(cs), cs.bands, cs.shape
+    (3, ('g', 'r'), (3, 2, 8, 8))
+    >>> cs["b"].ids.tolist()
+    ['b']
+    """
+
+    def __init__(self, data, table, bands, *, meta=None, source=None, index=None):
+        self._data = data
+        self._table = table
+        self._bands = tuple(bands)
+        self.meta = dict(meta or {})
+        self._source = source
+        self._index = index
+        self._id_to_row = None
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_arrays(cls, data, *, ids=None, bands=None, coords=None, table=None, meta=None,
+                    channel_axis=None):
+        """Make a CutoutSet from an array of pixels.
+
+        Parameters
+        ----------
+        data : array-like
+            Shape (N, C, H, W), (N, H, W, C) or (N, H, W); converted to float32.
+            Channels-last is recognised when the band count or the image shape makes it
+            unambiguous; pass ``channel_axis`` otherwise.
+        ids : sequence of str, optional
+            Unique object ids (default ``obj0 ... objN-1``).
+        bands : sequence of str, optional
+            Band names in channel order (default ``band0 ...``).
+        coords : `~astropy.coordinates.SkyCoord`, optional
+            Sky position of each cutout centre.
+        table : `~astropy.table.Table`, optional
+            Extra per-object columns (e.g. truth labels), N rows.
+        meta : dict, optional
+            Provenance to keep with the set.
+        channel_axis : {1, -1}, optional
+            Where the channel axis is in ``data``.
+
+        Returns
+        -------
+        CutoutSet
+        """
+        data = _as_nchw(data, bands, channel_axis)
+        data = np.ascontiguousarray(data, dtype=np.float32)
+        n = data.shape[0]
+        bands = _check_bands(bands, data.shape[1])
+        ids = _check_ids(ids, n)
+        out = QTable()
+        out["id"] = ids
+        if coords is not None:
+            coords = coords if isinstance(coords, SkyCoord) else SkyCoord(coords)
+            if coords.isscalar or len(coords) != n:
+                msg = f"coords must have one position per cutout ({n}), got {1 if coords.isscalar else len(coords)}"
+                raise InvalidInputError(msg)
+            icrs = coords.icrs
+            out["ra"] = icrs.ra.to(u.deg)
+            out["dec"] = icrs.dec.to(u.deg)
+        if table is not None:
+            if len(table) != n:
+                msg = f"table has {len(table)} rows for {n} cutouts"
+                raise InvalidInputError(msg)
+            for name in table.colnames:
+                if name in ("id",) or (name in ("ra", "dec") and name in out.colnames):
+                    continue
+                out[name] = table[name]
+        return cls(data, out, bands, meta=meta)
+
+    @classmethod
+    def from_hdf5(cls, path, *, lazy=True):
+        """Open a CutoutSet written by `to_hdf5`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The HDF5 file.
+        lazy : bool, optional
+            If true (default), pixels stay on disk and are read on demand
+            (`iter_batches`, slicing), so memory stays bounded.
+
+        Returns
+        -------
+        CutoutSet
+        """
+        if not os.path.exists(path):
+            msg = f"CutoutSet file {os.fspath(path)!r} does not exist"
+            raise FITSReadError(msg)
+        source = _ShardedFile(path)
+        table = source.read_table()
+        if len(table) != len(source):
+            msg = f"{path!r}: {len(table)} metadata rows for {len(source)} cutouts; the file is damaged"
+            raise FITSReadError(msg)
+        cs = cls(None, table, source.bands, meta=source.meta, source=source,
+                 index=np.arange(len(source), dtype=np.int64))
+        if not lazy:
+            cs._data = cs.data
+            cs._source = None
+            cs._index = None
+        return cs
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def bands(self):
+        """Band names, in channel order (tuple of str)."""
+        return self._bands
+
+    @property
+    def ids(self):
+        """Object ids (`numpy.ndarray` of str)."""
+        return np.asarray(self._table["id"]).astype(str)
+
+    @property
+    def table(self):
+        """The per-object metadata (`~astropy.table.QTable`, one row per cutout)."""
+        return self._table
+
+    @property
+    def coords(self):
+        """Sky positions (`~astropy.coordinates.SkyCoord`), or None when unknown."""
+        if "ra" not in self._table.colnames or "dec" not in self._table.colnames:
+            return None
+        return SkyCoord(self._table["ra"], self._table["dec"], frame="icrs")
+
+    @property
+    def image_shape(self):
+        """(H, W) of every cutout."""
+        if self._data is not None:
+            return tuple(self._data.shape[2:])
+        return tuple(self._source.image_shape)
+
+    @property
+    def shape(self):
+        """(N, C, H, W)."""
+        return (len(self), len(self._bands)) + self.image_shape
+
+    @property
+    def is_lazy(self):
+        """True when pixels are read from disk on demand."""
+        return self._data is None
+
+    @property
+    def data(self):
+        """All pixels as a float32 array (N, C, H, W); for a lazy set this reads them all."""
+        if self._data is not None:
+            return self._data
+        return self._source.read(self._index)
+
+    def __len__(self):
+        return len(self._table)
+
+    def __repr__(self):
+        where = f", lazy from {self._source.path!r}" if self.is_lazy else ""
+        return f"<CutoutSet: {len(self)} cutouts, bands={list(self._bands)}, image_shape={self.image_shape}{where}>"
+
+    # ------------------------------------------------------------------ selection
+    def index_of(self, ids):
+        """Row numbers of ``ids``; raises `UnknownIDError` listing any unknown id."""
+        if self._id_to_row is None:
+            self._id_to_row = {obj_id: i for i, obj_id in enumerate(self.ids)}
+        if isinstance(ids, str):
+            ids = [ids]
+        ids = [str(i) for i in ids]
+        missing = [i for i in ids if i not in self._id_to_row]
+        if missing:
+            msg = f"{len(missing)} id(s) are not in this CutoutSet: {missing[:10]}"
+            raise UnknownIDError(msg, ids=missing)
+        return np.array([self._id_to_row[i] for i in ids], dtype=np.int64)
+
+    def __getitem__(self, item):
+        """Select cutouts by position (int, slice, int array, boolean mask) or by id (str, list of str)."""
+        if isinstance(item, str) or (isinstance(item, (list, tuple, np.ndarray)) and len(item) > 0
+                                     and isinstance(np.asarray(item).flat[0], (str, np.str_))):
+            rows = self.index_of(item)
+        elif isinstance(item, (int, np.integer)):
+            n = len(self)
+            if not -n <= item < n:
+                msg = f"index {item} is out of range for a CutoutSet of {n} cutouts"
+                raise IndexError(msg)
+            rows = np.array([item % n])
+        elif isinstance(item, slice):
+            rows = np.arange(len(self))[item]
+        else:
+            arr = np.asarray(item)
+            if arr.dtype == bool:
+                if arr.shape != (len(self),):
+                    msg = f"boolean mask of shape {arr.shape} for {len(self)} cutouts"
+                    raise IndexError(msg)
+                rows = np.flatnonzero(arr)
+            elif arr.size == 0:
+                rows = np.array([], dtype=np.int64)
+            elif arr.dtype.kind in "iu":
+                rows = arr.astype(np.int64)
+                if rows.min() < -len(self) or rows.max() >= len(self):
+                    msg = f"indices out of range for a CutoutSet of {len(self)} cutouts"
+                    raise IndexError(msg)
+                rows = rows % len(self)
+            else:
+                msg = f"cannot index a CutoutSet with {type(item).__name__}"
+                raise TypeError(msg)
+        table = self._table[rows]
+        if self._data is not None:
+            return CutoutSet(self._data[rows], table, self._bands, meta=self.meta)
+        return CutoutSet(None, table, self._bands, meta=self.meta, source=self._source,
+                         index=self._index[rows])
+
+    def iter_batches(self, batch_size=256):
+        """Yield ``(rows, pixels)`` batches in order, reading lazily from disk when the set is lazy.
+
+        Parameters
+        ----------
+        batch_size : int, optional
+            Cutouts per batch.
+
+        Yields
+        ------
+        rows : `numpy.ndarray`
+            Row numbers within this set.
+        pixels : `numpy.ndarray`
+            float32 array (n, C, H, W).
+        """
+        n = len(self)
+        for start in range(0, n, batch_size):
+            rows = np.arange(start, min(start + batch_size, n))
+            if self._data is not None:
+                yield rows, self._data[rows]
+            else:
+                yield rows, self._source.read(self._index[rows])
+
+    # ------------------------------------------------------------------ output
+    def to_table(self):
+        """The metadata as a `~astropy.table.QTable` with a ``coord`` SkyCoord column when positions are known."""
+        table = QTable(self._table, copy=True)
+        coords = self.coords
+        if coords is not None:
+            table.add_column(coords, name="coord", index=1)
+        table.meta["bands"] = list(self._bands)
+        table.meta.update({k: v for k, v in self.meta.items() if k not in table.meta})
+        return table
+
+    def to_hdf5(self, path, *, mode="w", compression="lzf", shard_size=4096):
+        """Write the set to an HDF5 file of shards (``mode="a"`` appends).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Output file.
+        mode : {"w", "a"}, optional
+            ``"w"`` overwrites; ``"a"`` appends new shards to an existing file, after
+            checking that bands, image shape and ids agree.
+        compression : str or None, optional
+            h5py compression filter (``"lzf"``, ``"gzip"`` or None).
+        shard_size : int, optional
+            Cutouts per shard.
+        """
+        path = os.fspath(path)
+        if mode not in ("w", "a"):
+            msg = f"mode must be 'w' or 'a', got {mode!r}"
+            raise InvalidInputError(msg)
+        existing_ids = set()
+        if mode == "a" and os.path.exists(path):
+            other = CutoutSet.from_hdf5(path)
+            _check_compatible(other, self, what=f"the file {path!r}")
+            existing_ids = set(other.ids)
+            clash = sorted(existing_ids.intersection(self.ids))
+            if clash:
+                msg = f"{len(clash)} id(s) are already in {path!r}: {clash[:10]}"
+                raise InvalidInputError(msg)
+        else:
+            mode = "w"
+        with h5py.File(path, mode) as f:
+            if mode == "w" or "format" not in f.attrs:
+                f.attrs["format"] = _FORMAT
+                f.attrs["format_version"] = _FORMAT_VERSION
+                f.attrs["bands"] = json.dumps(list(self._bands))
+                f.attrs["image_shape"] = np.asarray(self.image_shape, dtype=np.int64)
+                f.attrs["meta"] = json.dumps(_jsonable(self.meta))
+            shards = f.require_group("shards")
+            start_shard = len(shards.keys())
+        n = len(self)
+        for k, start in enumerate(range(0, n, shard_size)):
+            rows = np.arange(start, min(start + shard_size, n))
+            name = f"{start_shard + k:06d}"
+            part = self[rows]
+            with h5py.File(path, "a") as f:
+                grp = f["shards"].create_group(name)
+                chunk = (1, len(self._bands)) + self.image_shape
+                grp.create_dataset("data", data=part.data, chunks=chunk, compression=compression)
+            _write_table(part._table, path, f"shards/{name}/table")
+            with h5py.File(path, "a") as f:
+                f["shards"][name].attrs["complete"] = True
+        log.info("wrote %d cutouts to %s", n, path)
+
+
+def _jsonable(meta):
+    try:
+        json.dumps(meta)
+        return meta
+    except TypeError:
+        return {k: (v if isinstance(v, (str, int, float, bool, type(None), list, dict)) else str(v))
+                for k, v in meta.items()}
+
+
+def _write_table(table, path, hdf5_path):
+    table = Table(table, copy=False) if not isinstance(table, Table) else table
+    table.write(path, path=hdf5_path, append=True, serialize_meta=True)
+
+
+def _check_compatible(a, b, *, what):
+    if tuple(a.bands) != tuple(b.bands):
+        msg = (f"band mismatch with {what}: {list(a.bands)} vs {list(b.bands)}; reorder the bands "
+               "(e.g. make the cutouts again with the same band order) before combining")
+        raise BandMismatchError(msg)
+    if tuple(a.image_shape) != tuple(b.image_shape):
+        msg = f"image shape mismatch with {what}: {a.image_shape} vs {b.image_shape}"
+        raise InvalidInputError(msg)
+
+
+def concatenate(sets):
+    """Concatenate CutoutSets with the same bands (same order) and image shape.
+
+    Parameters
+    ----------
+    sets : iterable of CutoutSet
+
+    Returns
+    -------
+    CutoutSet
+    """
+    sets = list(sets) if isinstance(sets, Iterable) else [sets]
+    if not sets:
+        msg = "nothing to concatenate"
+        raise InvalidInputError(msg)
+    for other in sets[1:]:
+        _check_compatible(sets[0], other, what="another CutoutSet")
+    data = np.concatenate([s.data for s in sets])
+    table = QTable(vstack([Table(s.table) for s in sets], metadata_conflicts="silent"))
+    ids = np.asarray(table["id"]).astype(str)
+    _check_ids(ids, len(ids))
+    return CutoutSet(data, table, sets[0].bands, meta=sets[0].meta)

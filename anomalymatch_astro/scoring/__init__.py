@@ -1,0 +1,1 @@
+"""scoring (work in progress)."""
