@@ -1,5 +1,8 @@
 """Cutouts: WCS-aware multi-band extraction from FITS images, and the `CutoutSet` container."""
 
 from ._collection import CutoutSet, concatenate
+from ._extract import cutout_wcs, make_cutouts, parse_positions
+from ._io import ImageInput, parse_image, parse_images
 
-__all__ = ["CutoutSet", "concatenate"]
+__all__ = ["CutoutSet", "concatenate", "make_cutouts", "cutout_wcs", "parse_positions",
+           "ImageInput", "parse_image", "parse_images"]

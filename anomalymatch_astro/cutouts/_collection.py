@@ -420,6 +420,23 @@ class CutoutSet:
             else:
                 yield rows, self._source.read(self._index[rows])
 
+    def wcs(self, index):
+        """The `~astropy.wcs.WCS` of cutout ``index`` (int or id), when the set was made from images.
+
+        Raises
+        ------
+        InvalidInputError
+            When the set carries no grid WCS (e.g. made with `from_arrays`).
+        """
+        if "grid_wcs" not in self.meta or "x_origin" not in self._table.colnames:
+            msg = "this CutoutSet carries no WCS (it was not made by make_cutouts)"
+            raise InvalidInputError(msg)
+        from ._extract import cutout_wcs
+
+        row = self.index_of(index)[0] if isinstance(index, str) else int(index)
+        return cutout_wcs(self.meta["grid_wcs"], int(self._table["x_origin"][row]),
+                          int(self._table["y_origin"][row]))
+
     # ------------------------------------------------------------------ output
     def to_table(self):
         """The metadata as a `~astropy.table.QTable` with a ``coord`` SkyCoord column when positions are known."""

@@ -1,0 +1,467 @@
+"""`make_cutouts`: multi-band cutouts at sky positions, every band on one pixel grid.
+
+The grid is the reference band's WCS (or a WCS the caller gives).  Each cutout is the
+block of that grid that astropy's `~astropy.nddata.Cutout2D` would cut at the position
+(same rounding, same partial-overlap rule, NaN fill).  Bands whose WCS is the grid's up
+to a whole-pixel shift are sliced directly; the others are resampled onto the cutout's
+grid:
+
+* ``reproject="interp"`` (default): bilinear interpolation, computed for a whole chunk of
+  cutouts at once with vectorised WCS transforms and `scipy.ndimage.map_coordinates`.
+  This is the algorithm of `reproject.reproject_interp` (``order="bilinear"``), batched.
+* ``reproject="reproject_interp" | "reproject_adaptive" | "reproject_exact"``: the
+  `reproject` package's functions, called once per cutout (slower; adaptive/exact
+  conserve flux).
+
+Images are read lazily (memory maps and FITS sections), so mosaics larger than memory
+work, and tile-compressed ``.fz`` files only decompress the tiles that are touched.
+"""
+
+import logging
+import warnings
+
+import numpy as np
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from astropy.io import fits
+from astropy.table import QTable, Table
+from astropy.wcs import WCS
+from astropy.wcs.utils import proj_plane_pixel_scales, wcs_to_celestial_frame
+from scipy.ndimage import map_coordinates
+
+from ..utils import progress_bar
+from ..utils.exceptions import (InvalidInputError, NoOverlapError, NonFinitePixelsWarning,
+                                PartialOverlapWarning)
+from ._collection import CutoutSet
+from ._io import parse_images
+
+__all__ = ["make_cutouts", "cutout_wcs", "parse_positions"]
+
+log = logging.getLogger(__name__)
+
+_REPROJECT_METHODS = ("interp", "reproject_interp", "reproject_adaptive", "reproject_exact")
+_ON_MISSING = ("raise", "flag", "skip")
+
+
+# ---------------------------------------------------------------------------- inputs
+def parse_positions(positions, *, ids=None):
+    """Turn positions into (SkyCoord, ids, extra columns).
+
+    Parameters
+    ----------
+    positions : `~astropy.coordinates.SkyCoord` or `~astropy.table.Table`
+        A SkyCoord, or a table with a SkyCoord column (``coord``/``sky_centroid``) or
+        ``ra`` and ``dec`` columns (degrees unless they carry units).
+    ids : sequence or str, optional
+        Ids, or the name of a column of the table holding them (default ``id`` if present).
+
+    Returns
+    -------
+    coords : `~astropy.coordinates.SkyCoord`
+    ids : `numpy.ndarray` of str or None
+    extra : `~astropy.table.QTable` or None
+        The other columns of the table, carried into the cutouts' metadata.
+    """
+    extra = None
+    if isinstance(positions, SkyCoord):
+        coords = positions if not positions.isscalar else positions.reshape((1,))
+    elif isinstance(positions, Table):
+        table = QTable(positions)
+        skycols = [c for c in table.colnames if isinstance(table[c], SkyCoord)]
+        ra_name = next((c for c in ("ra", "RA", "ra_deg", "RAJ2000") if c in table.colnames), None)
+        dec_name = next((c for c in ("dec", "DEC", "Dec", "dec_deg", "DEJ2000") if c in table.colnames), None)
+        if skycols:
+            coords = table[skycols[0]]
+            used = {skycols[0]}
+        elif ra_name and dec_name:
+            ra, dec = table[ra_name], table[dec_name]
+            ra = ra if hasattr(ra, "unit") and ra.unit is not None and ra.unit != u.one else np.asarray(ra) * u.deg
+            dec = dec if hasattr(dec, "unit") and dec.unit is not None and dec.unit != u.one else np.asarray(dec) * u.deg
+            try:
+                coords = SkyCoord(u.Quantity(ra, u.deg), u.Quantity(dec, u.deg), frame="icrs")
+            except (ValueError, u.UnitsError) as exc:
+                msg = f"the catalogue's ra/dec columns are not valid sky positions: {exc}"
+                raise InvalidInputError(msg) from exc
+            used = {ra_name, dec_name}
+        else:
+            msg = (f"the position table needs a SkyCoord column or 'ra' and 'dec' columns; it has "
+                   f"{table.colnames}")
+            raise InvalidInputError(msg)
+        if isinstance(ids, str):
+            if ids not in table.colnames:
+                msg = f"id column {ids!r} is not in the table ({table.colnames})"
+                raise InvalidInputError(msg)
+            used.add(ids)
+            ids = table[ids]
+        elif ids is None and "id" in table.colnames:
+            ids = table["id"]
+            used.add("id")
+        keep = [c for c in table.colnames if c not in used]
+        extra = table[keep] if keep else None
+    else:
+        msg = f"positions must be a SkyCoord or a Table with ra/dec, got {type(positions).__name__}"
+        raise InvalidInputError(msg)
+    if ids is not None:
+        ids = np.array([str(i).strip() for i in np.asarray(ids)])
+        if len(ids) != len(coords):
+            msg = f"{len(ids)} ids for {len(coords)} positions"
+            raise InvalidInputError(msg)
+    return coords, ids, extra
+
+
+def _cutout_shape(size, grid_wcs):
+    if isinstance(size, u.Quantity):
+        size = np.atleast_1d(size)
+        if not size.unit.is_equivalent(u.deg):
+            msg = f"an angular size needs angle units (arcsec, arcmin, deg), got {size.unit}"
+            raise InvalidInputError(msg)
+        scales = proj_plane_pixel_scales(grid_wcs) * u.deg  # (x, y)
+        size = size if size.size == 2 else np.repeat(size, 2)  # (ny, nx)
+        shape = (int(round((size[0] / scales[1]).decompose().value)),
+                 int(round((size[1] / scales[0]).decompose().value)))
+    else:
+        shape = tuple(int(s) for s in np.atleast_1d(size))
+        shape = shape if len(shape) == 2 else (shape[0], shape[0])
+    if min(shape) < 1 or len(shape) != 2:
+        msg = f"cutout size must be one or two positive pixel counts or angles, got {size}"
+        raise InvalidInputError(msg)
+    return shape
+
+
+def _linear_part(wcs):
+    return np.asarray(wcs.wcs.get_pc()) * np.asarray(wcs.wcs.get_cdelt())[:, None]
+
+
+def _same_frame(wcs1, wcs2):
+    try:
+        return wcs_to_celestial_frame(wcs1).is_equivalent_frame(wcs_to_celestial_frame(wcs2))
+    except ValueError:
+        return False
+
+
+def _grid_offset(band_wcs, grid_wcs):
+    """Whole-pixel (dx, dy) with band pixel = grid pixel + offset, or None if not aligned."""
+    b, g = band_wcs.wcs, grid_wcs.wcs
+    if list(b.ctype) != list(g.ctype) or band_wcs.sip is not None or grid_wcs.sip is not None:
+        return None
+    if not _same_frame(band_wcs, grid_wcs):
+        return None
+    if not np.allclose(_linear_part(band_wcs), _linear_part(grid_wcs), rtol=1e-9, atol=0):
+        return None
+    if not np.allclose(b.crval, g.crval, rtol=0, atol=1e-10):
+        return None
+    if b.lonpole != g.lonpole or b.latpole != g.latpole:
+        return None
+    shift = np.asarray(b.crpix) - np.asarray(g.crpix)
+    if not np.allclose(shift, np.round(shift), atol=1e-6):
+        return None
+    return int(round(shift[0])), int(round(shift[1]))
+
+
+def cutout_wcs(grid_wcs, x_origin, y_origin):
+    """The WCS of a cutout whose pixel (0, 0) is grid pixel (x_origin, y_origin).
+
+    Parameters
+    ----------
+    grid_wcs : `~astropy.wcs.WCS` or `~astropy.io.fits.Header` or str
+        The grid WCS (``CutoutSet.meta["grid_wcs"]`` holds it as a header string).
+    x_origin, y_origin : int
+        Columns ``x_origin``/``y_origin`` of the cutout's metadata row.
+
+    Returns
+    -------
+    `~astropy.wcs.WCS`
+    """
+    if isinstance(grid_wcs, str):
+        grid_wcs = fits.Header.fromstring(grid_wcs)
+    if isinstance(grid_wcs, fits.Header):
+        grid_wcs = WCS(grid_wcs)
+    wcs = grid_wcs.deepcopy()
+    wcs.wcs.crpix = np.asarray(wcs.wcs.crpix) - np.array([x_origin, y_origin], dtype=float)
+    if wcs.sip is not None:
+        wcs = grid_wcs.slice((slice(int(y_origin), None), slice(int(x_origin), None)))
+    return wcs
+
+
+# ---------------------------------------------------------------------------- the work
+def _slice_block(data, x0, y0, shape, fill):
+    """Cut grid block [y0:y0+h, x0:x0+w] out of ``data`` (partial overlap -> fill)."""
+    ny, nx = data.shape
+    h, w = shape
+    out = np.full(shape, fill, dtype=np.float32)
+    ys, ye = max(0, y0), min(ny, y0 + h)
+    xs, xe = max(0, x0), min(nx, x0 + w)
+    if ys >= ye or xs >= xe:
+        return out, 0
+    out[ys - y0:ye - y0, xs - x0:xe - x0] = data[ys:ye, xs:xe]
+    return out, (ye - ys) * (xe - xs)
+
+
+def _resample_chunk(image, grid_wcs, x0, y0, shape, fill):
+    """Bilinear resampling of ``image`` onto a chunk of grid blocks; returns (n, h, w) and coverage counts."""
+    n = len(x0)
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    gx = (x0[:, None, None] + xx[None]).astype(np.float64)
+    gy = (y0[:, None, None] + yy[None]).astype(np.float64)
+    if _same_frame(grid_wcs, image.wcs):
+        lon, lat = grid_wcs.pixel_to_world_values(gx, gy)
+        bx, by = image.wcs.world_to_pixel_values(lon, lat)
+    else:  # e.g. FK5 vs ICRS: tens of mas, a large fraction of an HST pixel
+        bx, by = image.wcs.world_to_pixel(grid_wcs.pixel_to_world(gx, gy))
+    ny, nx = image.shape
+    out = np.full((n, h, w), fill, dtype=np.float32)
+    covered = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        inside = (bx[i] > -0.5) & (bx[i] < nx - 0.5) & (by[i] > -0.5) & (by[i] < ny - 0.5)
+        count = int(inside.sum())
+        covered[i] = count
+        if count == 0:
+            continue
+        xs = max(0, int(np.floor(bx[i][inside].min())) - 2)
+        xe = min(nx, int(np.ceil(bx[i][inside].max())) + 3)
+        ys = max(0, int(np.floor(by[i][inside].min())) - 2)
+        ye = min(ny, int(np.ceil(by[i][inside].max())) + 3)
+        sub = np.asarray(image.data[ys:ye, xs:xe], dtype=np.float32)
+        sub = np.where(np.isfinite(sub), sub, np.nan)
+        # nearest-edge extension by half a pixel, then bilinear inside (as reproject_interp)
+        cx = np.clip(bx[i] - xs, 0, sub.shape[1] - 1)
+        cy = np.clip(by[i] - ys, 0, sub.shape[0] - 1)
+        values = map_coordinates(sub, [cy, cx], order=1, mode="nearest")
+        out[i] = np.where(inside, values, fill)
+    return out, covered
+
+
+def _reproject_one(image, grid_wcs, x0, y0, shape, method):
+    import reproject
+
+    func = getattr(reproject, method)
+    target = cutout_wcs(grid_wcs, x0, y0)
+    h, w = shape
+    corners = np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1], [w / 2, h / 2]], dtype=float)
+    bx, by = image.wcs.world_to_pixel(target.pixel_to_world(corners[:, 0], corners[:, 1]))
+    ny, nx = image.shape
+    pad = 3 + int(max(h, w) * 0.1)
+    xs, xe = max(0, int(np.nanmin(bx)) - pad), min(nx, int(np.nanmax(bx)) + pad + 1)
+    ys, ye = max(0, int(np.nanmin(by)) - pad), min(ny, int(np.nanmax(by)) + pad + 1)
+    if xs >= xe or ys >= ye:
+        return np.full(shape, np.nan, np.float32), 0
+    sub = np.asarray(image.data[ys:ye, xs:xe], dtype=np.float64)
+    sub_wcs = image.wcs.deepcopy()
+    sub_wcs.wcs.crpix = np.asarray(sub_wcs.wcs.crpix) - np.array([xs, ys], dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        values, footprint = func((sub, sub_wcs), target, shape_out=shape)
+    return values.astype(np.float32), int(np.count_nonzero(footprint > 0))
+
+
+def make_cutouts(images, positions, size, *, ids=None, reference_band=None, grid_wcs=None,
+                 reproject="interp", on_missing="raise", fill_value=np.nan, chunk_size=256,
+                 progress=True):
+    """Cut multi-band cutouts at sky positions, every band on one pixel grid.
+
+    Parameters
+    ----------
+    images : dict
+        ``{band: image}`` in band order (e.g. blue to red), each image a FITS path,
+        an HDU, an HDUList, an `~astropy.nddata.NDData` with a WCS, or ``(array, wcs)``.
+        A single image (not a dict) is one band named ``band0``.
+    positions : `~astropy.coordinates.SkyCoord` or `~astropy.table.Table`
+        Cutout centres; a table needs ``ra``/``dec`` (or a SkyCoord) column and its other
+        columns (e.g. truth, magnitudes) are carried into the cutouts' metadata.
+    size : int, (int, int) or `~astropy.units.Quantity`
+        Cutout size in pixels of the grid (ny, nx), or as an angle.
+    ids : sequence or str, optional
+        Object ids, or the name of the table column holding them (default: ``id``
+        column if present, else ``obj0...``).
+    reference_band : str, optional
+        The band whose WCS defines the grid (default: the first band).
+    grid_wcs : `~astropy.wcs.WCS`, optional
+        A grid WCS to use instead of a band's (then every band is resampled).
+    reproject : str, optional
+        How bands that are not on the grid are resampled (see module docs): ``"interp"``
+        (batched bilinear, default), ``"reproject_interp"``, ``"reproject_adaptive"``
+        or ``"reproject_exact"``.
+    on_missing : {"raise", "flag", "skip"}, optional
+        What to do with a position where some band has no pixels at all: raise
+        `~anomalymatch_astro.utils.exceptions.NoOverlapError` listing them (default),
+        keep it NaN-filled with the band named in the ``missing_bands`` column, or
+        drop it (the dropped ids are logged, warned about and kept in
+        ``meta["skipped_ids"]``).
+    fill_value : float, optional
+        Value of pixels outside an image (default NaN).
+    chunk_size : int, optional
+        Positions processed together (bounds memory).
+    progress : bool, optional
+        Show a progress bar.
+
+    Returns
+    -------
+    `~anomalymatch_astro.CutoutSet`
+        float32 (N, C, H, W).  Metadata columns: ``id``, ``ra``, ``dec``, ``x_origin``,
+        ``y_origin`` (grid pixel of the cutout's pixel (0, 0); with ``meta["grid_wcs"]``
+        they give each cutout's WCS, see `cutout_wcs`), ``coverage`` (smallest fraction
+        of the cutout covered over the bands), ``partial`` (bool), ``missing_bands``,
+        ``n_nonfinite`` (NaN/inf pixels inside the images, set to NaN), plus the
+        position table's other columns.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astropy.wcs import WCS
+    >>> from astropy.coordinates import SkyCoord
+    >>> from anomalymatch_astro import make_cutouts
+    >>> wcs = WCS(naxis=2)
+    >>> wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    >>> wcs.wcs.crval = [150.0, 2.0]
+    >>> wcs.wcs.crpix = [50.5, 50.5]
+    >>> wcs.wcs.cdelt = [-0.2 / 3600, 0.2 / 3600]
+    >>> image = np.arange(100 * 100, dtype=float).reshape(100, 100)
+    >>> cs = make_cutouts({"r": (image, wcs)}, SkyCoord([150.0], [2.0], unit="deg"), 8, progress=False)
+    >>> cs.shape
+    (1, 1, 8, 8)
+    """
+    if reproject not in _REPROJECT_METHODS:
+        msg = f"reproject must be one of {_REPROJECT_METHODS}, got {reproject!r}"
+        raise InvalidInputError(msg)
+    if on_missing not in _ON_MISSING:
+        msg = f"on_missing must be one of {_ON_MISSING}, got {on_missing!r}"
+        raise InvalidInputError(msg)
+    coords, obj_ids, extra = parse_positions(positions, ids=ids)
+    parsed = parse_images(images)
+    try:
+        return _make_cutouts(parsed, coords, obj_ids, extra, size, reference_band=reference_band,
+                             grid_wcs=grid_wcs, reproject=reproject, on_missing=on_missing,
+                             fill_value=fill_value, chunk_size=chunk_size, progress=progress)
+    finally:
+        for image in parsed.values():
+            image.close()
+
+
+def _make_cutouts(parsed, coords, obj_ids, extra, size, *, reference_band, grid_wcs, reproject,
+                  on_missing, fill_value, chunk_size, progress):
+    bands = list(parsed)
+    if grid_wcs is None:
+        reference_band = bands[0] if reference_band is None else str(reference_band)
+        if reference_band not in parsed:
+            msg = f"reference_band {reference_band!r} is not one of the bands {bands}"
+            raise InvalidInputError(msg)
+        grid_wcs = parsed[reference_band].wcs
+    elif not isinstance(grid_wcs, WCS) or not grid_wcs.has_celestial:
+        msg = "grid_wcs must be an astropy WCS with celestial axes"
+        raise InvalidInputError(msg)
+    else:
+        grid_wcs = grid_wcs.celestial
+        reference_band = None
+    shape = _cutout_shape(size, grid_wcs)
+    h, w = shape
+    n = len(coords)
+    if n == 0:
+        msg = "no positions given"
+        raise InvalidInputError(msg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        px, py = grid_wcs.world_to_pixel(coords)
+    px, py = np.atleast_1d(px), np.atleast_1d(py)
+    bad_pos = ~(np.isfinite(px) & np.isfinite(py))
+    px, py = np.where(bad_pos, -1e9, px), np.where(bad_pos, -1e9, py)
+    # Cutout2D's rounding: first pixel = ceil(position - size / 2)
+    x0 = np.ceil(px - w / 2.0).astype(np.int64)
+    y0 = np.ceil(py - h / 2.0).astype(np.int64)
+
+    offsets = {b: _grid_offset(parsed[b].wcs, grid_wcs) for b in bands}
+    resampled = [b for b in bands if offsets[b] is None]
+    if resampled:
+        log.info("bands %s are not on the grid: resampling them (%s)", resampled, reproject)
+
+    data = np.full((n, len(bands), h, w), fill_value, dtype=np.float32)
+    covered = np.zeros((n, len(bands)), dtype=np.int64)
+    bar = progress_bar(total=n, desc="cutouts", progress=progress, unit="cutout")
+    for start in range(0, n, chunk_size):
+        rows = np.arange(start, min(start + chunk_size, n))
+        for c, band in enumerate(bands):
+            image = parsed[band]
+            if offsets[band] is not None:
+                dx, dy = offsets[band]
+                for i in rows:
+                    data[i, c], covered[i, c] = _slice_block(image.data, x0[i] + dx, y0[i] + dy, shape, fill_value)
+            elif reproject == "interp":
+                data[rows, c], covered[rows, c] = _resample_chunk(image, grid_wcs, x0[rows], y0[rows], shape,
+                                                                 fill_value)
+            else:
+                for i in rows:
+                    data[i, c], covered[i, c] = _reproject_one(image, grid_wcs, x0[i], y0[i], shape, reproject)
+        bar.update(len(rows))
+    bar.close()
+    covered[bad_pos] = 0
+
+    # bookkeeping: coverage, missing bands, non-finite pixels
+    npix = h * w
+    coverage = covered / npix
+    missing = coverage == 0
+    nonfinite_raw = ~np.isfinite(data)
+    data[nonfinite_raw] = np.nan
+    n_nonfinite = nonfinite_raw.reshape(n, -1).sum(axis=1) - (npix - covered).sum(axis=1)
+    n_nonfinite = np.maximum(n_nonfinite, 0) if np.isnan(fill_value) else nonfinite_raw.reshape(n, -1).sum(axis=1)
+    missing_bands = np.array([",".join(b for b, m in zip(bands, row) if m) for row in missing])
+    has_missing = missing.any(axis=1)
+
+    if obj_ids is None:
+        width = max(1, len(str(n - 1)))
+        obj_ids = np.array([f"obj{i:0{width}d}" for i in range(n)])
+    table = QTable()
+    table["id"] = obj_ids
+    icrs = coords.icrs
+    table["ra"] = icrs.ra.to(u.deg)
+    table["dec"] = icrs.dec.to(u.deg)
+    table["x_origin"] = x0
+    table["y_origin"] = y0
+    table["coverage"] = coverage.min(axis=1)
+    table["partial"] = table["coverage"] < 1.0
+    table["missing_bands"] = missing_bands
+    table["n_nonfinite"] = n_nonfinite.astype(np.int64)
+    if extra is not None:
+        for name in extra.colnames:
+            if name not in table.colnames:
+                table[name] = extra[name]
+
+    if has_missing.any():
+        bad_ids = list(obj_ids[has_missing])
+        if on_missing == "raise":
+            msg = (f"{len(bad_ids)} position(s) are not covered by every band (e.g. "
+                   f"{', '.join(f'{i} lacks {m}' for i, m in zip(bad_ids[:5], missing_bands[has_missing][:5]))}). "
+                   "Pass on_missing='flag' to keep them NaN-filled and flagged, or on_missing='skip' "
+                   "to drop them (their ids are kept in meta['skipped_ids'])")
+            raise NoOverlapError(msg)
+        if on_missing == "skip":
+            keep = ~has_missing
+            warnings.warn(f"skipped {len(bad_ids)} position(s) not covered by every band: {bad_ids[:10]}",
+                          PartialOverlapWarning, stacklevel=3)
+            data, table = data[keep], table[keep]
+        else:
+            warnings.warn(f"{len(bad_ids)} position(s) lack some band entirely (flagged in 'missing_bands')",
+                          PartialOverlapWarning, stacklevel=3)
+    n_partial = int(np.count_nonzero(np.asarray(table["partial"]) & (np.asarray(table["missing_bands"]) == "")))
+    if n_partial:
+        warnings.warn(f"{n_partial} cutout(s) overlap their image(s) only partly; the missing pixels are "
+                      f"{fill_value} (see the 'coverage' column)", PartialOverlapWarning, stacklevel=3)
+    total_bad = int(np.sum(table["n_nonfinite"]))
+    if total_bad:
+        warnings.warn(f"{total_bad} NaN/inf pixel(s) in {int(np.count_nonzero(table['n_nonfinite']))} "
+                      "cutout(s) were set to NaN (see the 'n_nonfinite' column)", NonFinitePixelsWarning,
+                      stacklevel=3)
+
+    meta = {
+        "grid_wcs": grid_wcs.to_header_string(relax=True),
+        "reference_band": reference_band,
+        "images": {b: parsed[b].source for b in bands},
+        "units": {b: parsed[b].unit for b in bands},
+        "resampled_bands": resampled,
+        "reproject": reproject,
+        "cutout_shape": [h, w],
+    }
+    if has_missing.any() and on_missing == "skip":
+        meta["skipped_ids"] = [str(i) for i in obj_ids[has_missing]]
+    cs = CutoutSet(data, table, tuple(bands), meta=meta)
+    log.info("made %d cutouts of %dx%d px in %d band(s)", len(cs), h, w, len(bands))
+    return cs

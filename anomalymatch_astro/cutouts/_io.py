@@ -1,0 +1,260 @@
+"""One normaliser for every kind of image input: path, HDU, HDUList, NDData, (array, wcs).
+
+Like reproject's ``parse_input_data``: every public function that takes images calls
+`parse_image`, so every input kind is accepted everywhere and every failure reads the same.
+"""
+
+import logging
+import os
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from astropy.io import fits
+from astropy.io.fits.verify import VerifyWarning
+from astropy.nddata import NDData
+from astropy.wcs import WCS, FITSFixedWarning
+
+from ..utils.exceptions import FITSReadError, InvalidInputError, MissingWCSError
+
+__all__ = ["ImageInput", "parse_image", "parse_images"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ImageInput:
+    """A 2-D image ready for cutting: lazily sliceable data, its celestial WCS, and where it came from.
+
+    Attributes
+    ----------
+    data : array-like
+        2-D, sliceable without reading the whole image (a memory map or a FITS section).
+    wcs : `~astropy.wcs.WCS`
+        Celestial 2-D WCS of ``data``.
+    source : str
+        Human-readable origin (file name and extension, or the kind of object).
+    unit : str or None
+        BUNIT when known.
+    """
+
+    data: object
+    wcs: WCS
+    source: str
+    unit: str | None = None
+    _hdul: object = field(default=None, repr=False)
+
+    @property
+    def shape(self):
+        """(ny, nx) of the image."""
+        return tuple(self.data.shape)
+
+    def close(self):
+        """Close the FITS file this image was read from, if we opened it."""
+        if self._hdul is not None:
+            self._hdul.close()
+            self._hdul = None
+
+
+def _celestial_wcs(header_or_wcs, source):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        try:
+            wcs = header_or_wcs if isinstance(header_or_wcs, WCS) else WCS(header_or_wcs)
+        except Exception as exc:
+            msg = f"{source}: the WCS keywords could not be parsed ({exc}); fix the header's CTYPE/CRVAL/CD keywords"
+            raise MissingWCSError(msg) from exc
+    if not wcs.has_celestial:
+        msg = (f"{source} has no celestial WCS (CTYPE1/2 like RA---TAN, DEC--TAN); cutouts at sky "
+               "positions need one. Give (array, wcs) with a WCS, or fix the FITS header")
+        raise MissingWCSError(msg)
+    celestial = wcs.celestial
+    if celestial.naxis != 2:
+        msg = f"{source}: the celestial WCS must have 2 axes, it has {celestial.naxis}"
+        raise MissingWCSError(msg)
+    return celestial
+
+
+def _squeeze_to_2d(data, source):
+    shape = tuple(data.shape)
+    if len(shape) == 2:
+        return data
+    if len(shape) > 2 and all(n == 1 for n in shape[:-2]):
+        index = (0,) * (len(shape) - 2)
+        if isinstance(data, np.ndarray):
+            return data[index]
+        return _SectionView(data, index)
+    msg = (f"{source}: image data must be 2-D (or have only length-1 extra axes), got shape {shape}; "
+           "pass one plane, e.g. (cube[k], wcs.celestial)")
+    raise InvalidInputError(msg)
+
+
+class _SectionView:
+    """A 2-D view of an N-D lazily read FITS section with leading length-1 axes."""
+
+    def __init__(self, section, index):
+        self._section = section
+        self._index = index
+        self.shape = tuple(section.shape[len(index):])
+        self.dtype = getattr(section, "dtype", np.float32)
+
+    def __getitem__(self, item):
+        if not isinstance(item, tuple):
+            item = (item,)
+        return self._section[self._index + item]
+
+
+def _from_hdu(hdu, source, hdul=None):
+    if hdu.header.get("NAXIS", 0) < 2 and not isinstance(hdu, fits.CompImageHDU):
+        msg = f"{source} holds no image data (NAXIS={hdu.header.get('NAXIS', 0)})"
+        raise FITSReadError(msg)
+    wcs = _celestial_wcs(hdu.header, source)
+    # .section reads only the tiles/rows that are sliced (tile-compressed files included)
+    data = hdu.section if (hdul is not None and hasattr(hdu, "section")) else hdu.data
+    if data is None:
+        msg = f"{source} holds no image data"
+        raise FITSReadError(msg)
+    data = _squeeze_to_2d(data, source)
+    return ImageInput(data=data, wcs=wcs, source=source, unit=hdu.header.get("BUNIT"), _hdul=hdul)
+
+
+def _first_image_hdu(hdul, source):
+    for i, hdu in enumerate(hdul):
+        if isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)) and (
+                isinstance(hdu, fits.CompImageHDU) or hdu.header.get("NAXIS", 0) >= 2):
+            return i, hdu
+    msg = f"{source} contains no image extension; give the HDU that holds the image"
+    raise FITSReadError(msg)
+
+
+def _open_path(path, ext=None):
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        msg = f"FITS file {path!r} does not exist"
+        raise FITSReadError(msg)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", VerifyWarning)
+            hdul = fits.open(path, memmap=True, lazy_load_hdus=False)
+    except Exception as exc:
+        msg = (f"could not open {path!r} as FITS ({type(exc).__name__}: {exc}); the file may be "
+               "truncated or corrupt: download or copy it again")
+        raise FITSReadError(msg) from exc
+    try:
+        if ext is None:
+            ext, hdu = _first_image_hdu(hdul, repr(path))
+        else:
+            hdu = hdul[ext]
+        image = _from_hdu(hdu, f"{os.path.basename(path)}[{ext}]", hdul=hdul)
+        _check_readable(image, path)
+    except Exception:
+        hdul.close()
+        raise
+    return image
+
+
+def _check_readable(image, path):
+    """Touch the last row so truncated files fail now, with a clear message, not mid-run."""
+    ny, nx = image.shape
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            image.data[ny - 1:ny, nx - 1:nx]
+    except Exception as exc:
+        msg = (f"{path!r}: the image data cannot be read ({type(exc).__name__}: {exc}); the file is "
+               "probably truncated: download or copy it again")
+        raise FITSReadError(msg) from exc
+
+
+def parse_image(image, *, ext=None):
+    """Turn any supported image input into an `ImageInput`.
+
+    Parameters
+    ----------
+    image : str, os.PathLike, HDU, `~astropy.io.fits.HDUList`, `~astropy.nddata.NDData` or tuple
+        A FITS path (memory-mapped; tile-compressed ``.fz`` works), an image HDU, an
+        HDUList (the first image extension is used), an NDData with a ``wcs``, or a
+        tuple ``(array, wcs)`` where ``wcs`` is a `~astropy.wcs.WCS` or a header.
+    ext : int or str, optional
+        The extension to use for paths and HDULists (default: the first with an image).
+
+    Returns
+    -------
+    ImageInput
+
+    Raises
+    ------
+    FITSReadError
+        Missing, truncated or corrupt files, or no image data.
+    MissingWCSError
+        No celestial WCS.
+    InvalidInputError
+        Unsupported input kinds or shapes.
+    """
+    if isinstance(image, ImageInput):
+        return image
+    if isinstance(image, (str, os.PathLike)):
+        return _open_path(image, ext=ext)
+    if isinstance(image, fits.HDUList):
+        if ext is None:
+            ext, hdu = _first_image_hdu(image, "HDUList")
+        else:
+            hdu = image[ext]
+        return _from_hdu(hdu, f"HDUList[{ext}]")
+    if isinstance(image, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)):
+        return _from_hdu(image, type(image).__name__)
+    if isinstance(image, NDData):
+        if image.wcs is None:
+            msg = "the NDData has no wcs; attach one (NDData(data, wcs=WCS(header)))"
+            raise MissingWCSError(msg)
+        wcs = image.wcs if isinstance(image.wcs, WCS) else getattr(image.wcs, "low_level_wcs", image.wcs)
+        if not isinstance(wcs, WCS):
+            msg = f"the NDData's wcs must be an astropy.wcs.WCS, got {type(image.wcs).__name__}"
+            raise MissingWCSError(msg)
+        data = np.asarray(image.data)
+        if image.mask is not None:
+            data = np.where(np.asarray(image.mask, dtype=bool), np.nan, data)
+        return ImageInput(data=_squeeze_to_2d(data, "NDData"), wcs=_celestial_wcs(wcs, "NDData"),
+                          source="NDData", unit=str(image.unit) if image.unit is not None else None)
+    if isinstance(image, tuple) and len(image) == 2:
+        data, wcs = image
+        if isinstance(wcs, fits.Header):
+            wcs = _celestial_wcs(wcs, "(array, header)")
+        elif not isinstance(wcs, WCS):
+            msg = f"the second item of an (array, wcs) tuple must be a WCS or a FITS Header, got {type(wcs).__name__}"
+            raise MissingWCSError(msg)
+        data = np.asarray(data)
+        return ImageInput(data=_squeeze_to_2d(data, "(array, wcs)"), wcs=_celestial_wcs(wcs, "(array, wcs)"),
+                          source="(array, wcs)")
+    msg = (f"cannot use {type(image).__name__} as an image; give a FITS path, an HDU, an HDUList, "
+           "an NDData with a wcs, or an (array, wcs) tuple")
+    raise InvalidInputError(msg)
+
+
+def parse_images(images):
+    """Parse ``{band: image}`` (or one image, named ``"band0"``) into ``{band: ImageInput}``.
+
+    Parameters
+    ----------
+    images : dict or image
+        Band name -> anything `parse_image` accepts.
+
+    Returns
+    -------
+    dict
+        Band name -> `ImageInput`, in the given order.
+    """
+    if not isinstance(images, dict):
+        images = {"band0": images}
+    if not images:
+        msg = "no images given; pass {band: path_or_hdu, ...}"
+        raise InvalidInputError(msg)
+    parsed = {}
+    try:
+        for band, image in images.items():
+            parsed[str(band)] = parse_image(image)
+    except Exception:
+        for value in parsed.values():
+            value.close()
+        raise
+    return parsed
