@@ -184,31 +184,72 @@ def cutout_wcs(grid_wcs, x_origin, y_origin):
 
 
 # ---------------------------------------------------------------------------- the work
-def _slice_block(data, x0, y0, shape, fill):
-    """Cut grid block [y0:y0+h, x0:x0+w] out of ``data`` (partial overlap -> fill)."""
+def _slice_block(data, x0, y0, shape, out):
+    """Copy grid block [y0:y0+h, x0:x0+w] of ``data`` into ``out`` (pre-filled); returns pixels covered."""
     ny, nx = data.shape
     h, w = shape
-    out = np.full(shape, fill, dtype=np.float32)
     ys, ye = max(0, y0), min(ny, y0 + h)
     xs, xe = max(0, x0), min(nx, x0 + w)
     if ys >= ye or xs >= xe:
-        return out, 0
+        return 0
     out[ys - y0:ye - y0, xs - x0:xe - x0] = data[ys:ye, xs:xe]
-    return out, (ye - ys) * (xe - xs)
+    return (ye - ys) * (xe - xs)
+
+
+def _interp_matrix(n_fine, n_coarse):
+    """(n_coarse, n_fine) linear-interpolation weights from coarse nodes onto every fine pixel."""
+    nodes = np.linspace(0, n_fine - 1, n_coarse)
+    weights = np.zeros((n_coarse, n_fine))
+    for j in range(n_fine):
+        k = min(int(np.searchsorted(nodes, j, side="right")) - 1, n_coarse - 2)
+        t = (j - nodes[k]) / (nodes[k + 1] - nodes[k])
+        weights[k, j], weights[k + 1, j] = 1 - t, t
+    return nodes, weights
+
+
+def _band_pixels(image, grid_wcs, x0, y0, shape, *, step=8, tolerance=1e-3):
+    """Pixel coordinates in ``image`` of every grid pixel of each cutout, shape (n, h, w) each.
+
+    WCS transforms are exact on a coarse lattice (every ``step`` pixels and the edges) and
+    linearly interpolated in between; the mapping between two celestial grids is smooth on a
+    cutout's scale, and the interpolation is checked against exact transforms at the lattice
+    mid-points (falling back to exact transforms of every pixel beyond ``tolerance`` pixels).
+    """
+    h, w = shape
+    ky, kx = min(h, max(2, int(np.ceil((h - 1) / step)) + 1)), min(w, max(2, int(np.ceil((w - 1) / step)) + 1))
+    same = _same_frame(grid_wcs, image.wcs)
+
+    def transform(gx, gy):
+        if same:
+            return image.wcs.world_to_pixel_values(*grid_wcs.pixel_to_world_values(gx, gy))
+        # e.g. FK5 vs ICRS: tens of mas, a large fraction of an HST pixel
+        return image.wcs.world_to_pixel(grid_wcs.pixel_to_world(gx, gy))
+
+    if h < 2 or w < 2:
+        yy, xx = np.mgrid[0:h, 0:w]
+        return transform(x0[:, None, None] + xx[None] * 1.0, y0[:, None, None] + yy[None] * 1.0)
+    ynodes, wy = _interp_matrix(h, ky)
+    xnodes, wx = _interp_matrix(w, kx)
+    cy, cx = np.meshgrid(ynodes, xnodes, indexing="ij")
+    bx_c, by_c = transform(x0[:, None, None] + cx[None], y0[:, None, None] + cy[None])
+    bx = np.einsum("yk,nkl,lx->nyx", wy.T, bx_c, wx, optimize=True)
+    by = np.einsum("yk,nkl,lx->nyx", wy.T, by_c, wx, optimize=True)
+    # check at pixels between lattice nodes
+    jy, jx = int(round((ynodes[0] + ynodes[1]) / 2)), int(round((xnodes[-2] + xnodes[-1]) / 2))
+    ex, ey = transform(x0 + float(jx), y0 + float(jy))
+    err = np.nanmax(np.hypot(np.asarray(ex) - bx[:, jy, jx], np.asarray(ey) - by[:, jy, jx]))
+    if not err <= tolerance:
+        log.debug("WCS mapping not smooth enough for interpolation (%.2g px): exact transforms", err)
+        yy, xx = np.mgrid[0:h, 0:w]
+        return transform(x0[:, None, None] + xx[None] * 1.0, y0[:, None, None] + yy[None] * 1.0)
+    return bx, by
 
 
 def _resample_chunk(image, grid_wcs, x0, y0, shape, fill):
     """Bilinear resampling of ``image`` onto a chunk of grid blocks; returns (n, h, w) and coverage counts."""
     n = len(x0)
     h, w = shape
-    yy, xx = np.mgrid[0:h, 0:w]
-    gx = (x0[:, None, None] + xx[None]).astype(np.float64)
-    gy = (y0[:, None, None] + yy[None]).astype(np.float64)
-    if _same_frame(grid_wcs, image.wcs):
-        lon, lat = grid_wcs.pixel_to_world_values(gx, gy)
-        bx, by = image.wcs.world_to_pixel_values(lon, lat)
-    else:  # e.g. FK5 vs ICRS: tens of mas, a large fraction of an HST pixel
-        bx, by = image.wcs.world_to_pixel(grid_wcs.pixel_to_world(gx, gy))
+    bx, by = _band_pixels(image, grid_wcs, x0, y0, shape)
     ny, nx = image.shape
     out = np.full((n, h, w), fill, dtype=np.float32)
     covered = np.zeros(n, dtype=np.int64)
@@ -383,8 +424,9 @@ def _make_cutouts(parsed, coords, obj_ids, extra, size, *, reference_band, grid_
             image = parsed[band]
             if offsets[band] is not None:
                 dx, dy = offsets[band]
+                pixels = image.data
                 for i in rows:
-                    data[i, c], covered[i, c] = _slice_block(image.data, x0[i] + dx, y0[i] + dy, shape, fill_value)
+                    covered[i, c] = _slice_block(pixels, x0[i] + dx, y0[i] + dy, shape, data[i, c])
             elif reproject == "interp":
                 data[rows, c], covered[rows, c] = _resample_chunk(image, grid_wcs, x0[rows], y0[rows], shape,
                                                                  fill_value)

@@ -109,8 +109,13 @@ def _from_hdu(hdu, source, hdul=None):
         msg = f"{source} holds no image data (NAXIS={hdu.header.get('NAXIS', 0)})"
         raise FITSReadError(msg)
     wcs = _celestial_wcs(hdu.header, source)
-    # .section reads only the tiles/rows that are sliced (tile-compressed files included)
-    data = hdu.section if (hdul is not None and hasattr(hdu, "section")) else hdu.data
+    # Plain float/int images: the memory map is lazy and fast.  Tile-compressed or scaled
+    # (BSCALE/BZERO) images: .section reads and scales only the tiles/rows that are sliced.
+    scaled = "BSCALE" in hdu.header or "BZERO" in hdu.header
+    if hdul is not None and (isinstance(hdu, fits.CompImageHDU) or scaled) and hasattr(hdu, "section"):
+        data = hdu.section
+    else:
+        data = hdu.data
     if data is None:
         msg = f"{source} holds no image data"
         raise FITSReadError(msg)
