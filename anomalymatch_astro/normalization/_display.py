@@ -56,7 +56,9 @@ def lupton_rgb(cutout, *, stretch=None, Q=8, minimum=None):
         minimum = float(np.median(stack))
     if stretch is None:
         stretch = max(float(np.percentile(stack, 99.5)) - minimum, 1e-6)
-    rgb = make_lupton_rgb(r, g, b, minimum=minimum, stretch=stretch, Q=Q, output_dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):  # empty cutouts: astropy divides 0 by 0
+        rgb = make_lupton_rgb(r, g, b, minimum=minimum, stretch=stretch, Q=Q, output_dtype=np.float64)
+    rgb = np.nan_to_num(rgb, nan=0.0, posinf=1.0, neginf=0.0)
     return np.clip(rgb, 0.0, 1.0).astype(np.float32)
 
 

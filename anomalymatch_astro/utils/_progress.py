@@ -1,6 +1,11 @@
 """Progress bars that can be silenced (tqdm)."""
 
-from tqdm.auto import tqdm
+import importlib.util
+
+if importlib.util.find_spec("ipywidgets") is not None:
+    from tqdm.auto import tqdm
+else:  # tqdm.auto warns in notebooks without ipywidgets; the text bar works everywhere
+    from tqdm.std import tqdm
 
 __all__ = ["progress_bar"]
 

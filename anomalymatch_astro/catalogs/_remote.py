@@ -1,0 +1,350 @@
+"""Cross-match candidates against remote catalogues: SIMBAD and VizieR (astroquery), any TAP service (pyvo).
+
+Each function sends the candidates' positions in batches, then matches the returned
+sources to the candidates locally with `crossmatch`, so the result has the same shape as a
+local cross-match (one row per candidate in ``"nearest"`` mode).  Network traffic goes
+through the given astroquery object or requests session, which makes the calls testable
+offline on recorded responses.
+"""
+
+import logging
+
+import numpy as np
+from astropy.table import QTable, Table, vstack
+
+from ..utils._optional_deps import require
+from ..utils.exceptions import ArchiveError, InvalidInputError, ServiceError
+from ._crossmatch import crossmatch, parse_radius, table_coords
+
+__all__ = ["crossmatch_simbad", "crossmatch_vizier", "crossmatch_tap"]
+
+log = logging.getLogger(__name__)
+
+
+def _batches(n, batch_size):
+    if batch_size < 1:
+        msg = f"batch_size must be at least 1, got {batch_size}"
+        raise InvalidInputError(msg)
+    for start in range(0, n, batch_size):
+        yield np.arange(start, min(start + batch_size, n))
+
+
+def _wrap_error(exc, service):
+    """Turn a network/service exception into ArchiveError (cannot reach) or ServiceError (bad answer)."""
+    import requests
+
+    network = (
+        requests.exceptions.ConnectionError,
+        requests.exceptions.Timeout,
+        ConnectionError,
+        TimeoutError,
+    )
+    chain, seen = exc, set()
+    while chain is not None and id(chain) not in seen:  # pyvo wraps the network error
+        seen.add(id(chain))
+        if isinstance(chain, network):
+            break
+        chain = getattr(chain, "cause", None) or chain.__cause__ or chain.__context__
+    if chain is not None and isinstance(chain, network) or "Connection failed" in str(exc):
+        msg = (
+            f"could not reach {service} ({exc}); check the network connection and the service URL, "
+            "or retry later"
+        )
+        return ArchiveError(msg)
+    msg = f"{service} failed: {exc}. Check the query parameters (catalogue and column names) or retry later"
+    return ServiceError(msg)
+
+
+def _service_errors():
+    import requests
+
+    errors = [requests.exceptions.RequestException, OSError]
+    try:
+        from pyvo.dal import DALFormatError, DALQueryError, DALServiceError
+
+        errors += [DALServiceError, DALQueryError, DALFormatError]
+    except ImportError:  # pragma: no cover - pyvo is installed with the vo extra
+        pass
+    return tuple(errors)
+
+
+def _finish(table, found, radius, mode, prefix, catalog_coord=None):
+    if found is None or len(found) == 0:
+        found = QTable({"ra": np.zeros(0), "dec": np.zeros(0)}) if found is None else found
+    return crossmatch(table, found, radius=radius, mode=mode, prefix=prefix, catalog_coord=catalog_coord)
+
+
+def _unique_rows(found, coord=None):
+    """Drop duplicate sources (the same source found around two nearby candidates), by position."""
+    if found is None or len(found) < 2:
+        return found
+    sky = table_coords(found, coord, what="service result")
+    key = np.round(np.column_stack([sky.spherical.lon.deg, sky.spherical.lat.deg]) * 3.6e6).astype(np.int64)
+    _, first = np.unique(key, axis=0, return_index=True)
+    return found[np.sort(first)]
+
+
+def crossmatch_simbad(table, *, radius, simbad=None, mode="nearest", prefix="simbad_", batch_size=200):
+    """Cross-match candidates with SIMBAD (``astroquery.simbad``).
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table`
+        Candidates with a SkyCoord column or ``ra``/``dec`` columns.
+    radius : `~astropy.units.Quantity` or str
+        Match radius, e.g. ``"2arcsec"``.
+    simbad : `astroquery.simbad.SimbadClass`, optional
+        A configured SIMBAD client (e.g. with ``add_votable_fields("otype")``); default a
+        new ``Simbad()``.
+    mode : {"nearest", "all"}, optional
+        As in `crossmatch`.
+    prefix : str, optional
+        Put before the SIMBAD column names.
+    batch_size : int, optional
+        Positions per SIMBAD query.
+
+    Returns
+    -------
+    `~astropy.table.QTable`
+        As `crossmatch`: candidates joined with SIMBAD's ``main_id``, ``ra``, ``dec``... and ``sep``.
+
+    Raises
+    ------
+    ArchiveError
+        SIMBAD cannot be reached.
+    ServiceError
+        SIMBAD answered with an error.
+    """
+    require("astroquery", feature="cross-matching with SIMBAD")
+    radius = parse_radius(radius)
+    if simbad is None:
+        from astroquery.simbad import Simbad
+
+        simbad = Simbad()
+    coords = table_coords(table, what="candidate table")
+    parts = []
+    for rows in _batches(len(coords), batch_size):
+        try:
+            result = simbad.query_region(coords[rows], radius=radius)
+        except _service_errors() as exc:
+            raise _wrap_error(exc, "SIMBAD") from exc
+        except ValueError as exc:
+            raise ServiceError(f"SIMBAD query failed: {exc}") from exc
+        if result is not None and len(result):
+            parts.append(Table(result))
+    found = vstack(parts, metadata_conflicts="silent") if parts else None
+    if found is not None:
+        found = _unique_rows(found)
+    log.info(
+        "SIMBAD returned %d sources around %d candidates", 0 if found is None else len(found), len(coords)
+    )
+    return _finish(table, found, radius, mode, prefix)
+
+
+def crossmatch_vizier(table, catalog, *, radius, vizier=None, mode="nearest", prefix=None, batch_size=200):
+    """Cross-match candidates with a VizieR catalogue (``astroquery.vizier``).
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table`
+        Candidates with a SkyCoord column or ``ra``/``dec`` columns.
+    catalog : str
+        The VizieR catalogue, e.g. ``"I/355/gaiadr3"``.
+    radius : `~astropy.units.Quantity` or str
+        Match radius.
+    vizier : `astroquery.vizier.VizierClass`, optional
+        A configured client; default ``Vizier(columns=["*", "_RAJ2000", "_DEJ2000"], row_limit=-1)``.
+        The result needs positions (``_RAJ2000``/``_DEJ2000``, ``RAJ2000``/``DEJ2000`` or
+        ``RA_ICRS``/``DE_ICRS``).
+    mode : {"nearest", "all"}, optional
+        As in `crossmatch`.
+    prefix : str, optional
+        Put before the catalogue's column names; default ``"vizier_"``.
+    batch_size : int, optional
+        Positions per VizieR query.
+
+    Returns
+    -------
+    `~astropy.table.QTable`
+        As `crossmatch`.
+
+    Raises
+    ------
+    ArchiveError
+        VizieR cannot be reached.
+    ServiceError
+        VizieR answered with an error.
+    """
+    require("astroquery", feature="cross-matching with VizieR")
+    radius = parse_radius(radius)
+    if not isinstance(catalog, str) or not catalog:
+        msg = f"catalog must be a VizieR catalogue name such as 'I/355/gaiadr3', got {catalog!r}"
+        raise InvalidInputError(msg)
+    if vizier is None:
+        from astroquery.vizier import Vizier
+
+        vizier = Vizier(columns=["*", "_RAJ2000", "_DEJ2000"], row_limit=-1)
+    coords = table_coords(table, what="candidate table")
+    parts = []
+    for rows in _batches(len(coords), batch_size):
+        batch = coords[rows]
+        try:
+            result = vizier.query_region(
+                batch if len(batch) > 1 else batch[0], radius=radius, catalog=catalog, cache=False
+            )
+        except _service_errors() as exc:
+            raise _wrap_error(exc, "VizieR") from exc
+        except ValueError as exc:
+            raise ServiceError(f"VizieR query failed: {exc}") from exc
+        if result is None or len(result) == 0:
+            continue
+        keys = list(result.keys())
+        key = catalog if catalog in keys else keys[0]
+        part = Table(result[key])
+        if "_q" in part.colnames:
+            part.remove_column("_q")
+        parts.append(part)
+    found = vstack(parts, metadata_conflicts="silent") if parts else None
+    vizier_coord = None
+    if found is not None:
+        if "_RAJ2000" in found.colnames and "_DEJ2000" in found.colnames:
+            vizier_coord = ("_RAJ2000", "_DEJ2000")
+        found = _unique_rows(found, vizier_coord)
+    log.info(
+        "VizieR %s returned %d sources around %d candidates",
+        catalog,
+        0 if found is None else len(found),
+        len(coords),
+    )
+    return _finish(
+        table, found, radius, mode, "vizier_" if prefix is None else prefix, catalog_coord=vizier_coord
+    )
+
+
+def _adql_name(name):
+    if not name.replace("_", "").replace(".", "").isalnum():
+        msg = f"{name!r} is not a plain ADQL table or column name"
+        raise InvalidInputError(msg)
+    return name
+
+
+def crossmatch_tap(
+    table,
+    service_url,
+    *,
+    table_name,
+    radius,
+    ra_column="ra",
+    dec_column="dec",
+    columns="*",
+    mode="nearest",
+    prefix="tap_",
+    session=None,
+    batch_size=5000,
+):
+    """Cross-match candidates with a table of any TAP service, uploading the candidates (pyvo).
+
+    The candidates' ``id``, ``ra`` and ``dec`` are uploaded as ``TAP_UPLOAD.cands`` and
+    joined in ADQL::
+
+        SELECT c.cand_id, t.* FROM TAP_UPLOAD.cands AS c JOIN <table_name> AS t
+        ON 1 = CONTAINS(POINT('ICRS', t.<ra_column>, t.<dec_column>), CIRCLE('ICRS', c.ra, c.dec, <radius>))
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table`
+        Candidates with an ``id`` column and a SkyCoord column or ``ra``/``dec`` columns.
+    service_url : str
+        The TAP service's base URL.
+    table_name : str
+        The table to match against, e.g. ``"gaiadr3.gaia_source"``.
+    radius : `~astropy.units.Quantity` or str
+        Match radius.
+    ra_column, dec_column : str, optional
+        The position columns of ``table_name`` (deg, ICRS).
+    columns : str, optional
+        The ADQL select list of ``table_name`` (alias ``t``), e.g. ``"t.source_id, t.ra, t.dec"``;
+        it must include the position columns.
+    mode : {"nearest", "all"}, optional
+        As in `crossmatch`.
+    prefix : str, optional
+        Put before the service's column names.
+    session : `requests.Session`, optional
+        The HTTP session (e.g. with authentication); default pyvo's.
+    batch_size : int, optional
+        Candidates per upload.
+
+    Returns
+    -------
+    `~astropy.table.QTable`
+        As `crossmatch`.
+
+    Raises
+    ------
+    ArchiveError
+        The service cannot be reached.
+    ServiceError
+        The service answered with an error (e.g. an unknown table or no upload support).
+    """
+    pyvo = require("pyvo", feature="cross-matching through TAP")
+    radius = parse_radius(radius)
+    table_name = _adql_name(table_name)
+    ra_column, dec_column = _adql_name(ra_column), _adql_name(dec_column)
+    if columns == "*":
+        select = "t.*"
+    else:
+        select = ", ".join(
+            c.strip() if c.strip().startswith("t.") else f"t.{_adql_name(c.strip())}"
+            for c in columns.split(",")
+        )
+    if "id" not in table.colnames:
+        msg = "the candidate table needs an 'id' column for a TAP cross-match"
+        raise InvalidInputError(msg)
+    coords = table_coords(table, what="candidate table").icrs
+    ids = np.asarray(table["id"]).astype(str)
+    service = pyvo.dal.TAPService(service_url, session=session)
+    r_deg = float(radius.deg)
+    adql = (
+        f"SELECT c.cand_id, {select} FROM TAP_UPLOAD.cands AS c JOIN {table_name} AS t "
+        f"ON 1 = CONTAINS(POINT('ICRS', t.{ra_column}, t.{dec_column}), "
+        f"CIRCLE('ICRS', c.ra, c.dec, {r_deg!r}))"
+    )
+    parts = []
+    for rows in _batches(len(coords), batch_size):
+        upload = Table(
+            {
+                "cand_id": np.char.encode(ids[rows], "utf-8"),  # VOTable 'char', not 'unicodeChar'
+                "ra": coords.ra.deg[rows],
+                "dec": coords.dec.deg[rows],
+            }
+        )
+        try:
+            part = service.run_sync(adql, uploads={"cands": upload}).to_table()
+        except _service_errors() as exc:
+            raise _wrap_error(exc, f"the TAP service {service_url}") from exc
+        if len(part):
+            parts.append(part)
+    found = vstack(parts, metadata_conflicts="silent") if parts else None
+    if found is not None:
+        if ra_column not in found.colnames or dec_column not in found.colnames:
+            msg = (
+                f"the TAP result has no {ra_column!r}/{dec_column!r} columns (it has {found.colnames}); "
+                "include them in columns="
+            )
+            raise ServiceError(msg)
+        found.remove_column("cand_id")
+        found = _unique_rows(found, (ra_column, dec_column))
+    log.info(
+        "TAP %s returned %d sources around %d candidates",
+        service_url,
+        0 if found is None else len(found),
+        len(coords),
+    )
+    return _finish(
+        table,
+        found,
+        radius,
+        mode,
+        prefix,
+        catalog_coord=(ra_column, dec_column) if found is not None else None,
+    )
