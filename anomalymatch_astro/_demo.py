@@ -38,15 +38,6 @@ class DemoResult:
     seconds: dict = field(default_factory=dict)
 
 
-def _start_labels(truth, ids, *, n_anomalies, n_normals, seed):
-    rng = np.random.default_rng(seed)
-    anomalies = rng.choice(np.flatnonzero(truth), size=min(n_anomalies, int(truth.sum())), replace=False)
-    normals = rng.choice(np.flatnonzero(~truth), size=min(n_normals, int((~truth).sum())), replace=False)
-    labels = {str(ids[i]): "anomaly" for i in anomalies}
-    labels.update({str(ids[i]): "normal" for i in normals})
-    return labels
-
-
 def run_demo(output="anomalymatch_demo", *, n_objects=1500, cycles=3, mode=None, iterations=None,
              image_size=64, cutout_size=64, n_start_anomalies=5, n_start_normals=50, seed=0,
              stages=("survey", "cutouts", "learning", "catalog"), progress=True):
@@ -118,10 +109,11 @@ def run_demo(output="anomalymatch_demo", *, n_objects=1500, cycles=3, mode=None,
 
     from . import ActiveLearningSession, AnomalyClassifier
     from .active_learning import simulate_oracle
+    from .datasets import start_labels
 
     t2 = time.perf_counter()
-    labels = _start_labels(truth, cutouts.ids, n_anomalies=n_start_anomalies, n_normals=n_start_normals,
-                           seed=seed)
+    labels = start_labels(truth, ids=cutouts.ids, n_anomalies=n_start_anomalies, n_normals=n_start_normals,
+                          seed=seed)
     Table({"id": list(labels), "label": list(labels.values())}).write(
         os.path.join(output, "start_labels.csv"), overwrite=True)
     classifier = AnomalyClassifier(image_size=image_size, seed=seed)
