@@ -1,0 +1,245 @@
+"""Streaming, resumable scoring of a CutoutSet (HDF5 shards) or of FITS mosaics + a catalogue.
+
+Loader workers (a torch `~torch.utils.data.DataLoader`) read batches from the HDF5
+shards, normalise and resize them off the main thread; the main thread only runs the
+network (inference mode; on a GPU channels-last memory layout and bfloat16 autocast,
+optionally ``torch.compile``).  Results go batch by batch to a `ScoreStore`, so an
+interrupted run continues where it stopped and gives the same scores.
+"""
+
+import logging
+import os
+import time
+
+import numpy as np
+
+from ..cutouts import CutoutSet, make_cutouts, parse_positions
+from ..utils import progress_bar
+from ..utils.exceptions import InvalidInputError
+from ._preprocess import prepare_batch
+from ._store import ScoreStore, ids_digest
+
+__all__ = ["score_cutouts", "score_images"]
+
+log = logging.getLogger(__name__)
+
+
+class _CutoutBatches:
+    """Map-style dataset: item k = (k, prepared tensor of batch k) of a CutoutSet."""
+
+    def __init__(self, cutouts, batch_size, normalizer, image_size, batches):
+        self.cutouts = cutouts
+        self.batch_size = batch_size
+        self.normalizer = normalizer.to_dict()
+        self.image_size = image_size
+        self.batches = list(batches)
+        self.normalized = (cutouts.meta or {}).get("normalizer") is not None
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __getitem__(self, item):
+        k = self.batches[item]
+        rows = np.arange(k * self.batch_size, min((k + 1) * self.batch_size, len(self.cutouts)))
+        pixels = self.cutouts[rows].data
+        return k, prepare_batch(pixels, normalizer=self.normalizer, image_size=self.image_size,
+                                normalized=self.normalized)
+
+
+class _ImageBatches:
+    """Map-style dataset: item k = (k, prepared tensor) of cutouts made on the fly from FITS images."""
+
+    def __init__(self, images, coords, ids, size, batch_size, normalizer, image_size, batches, make_kwargs):
+        self.images = images
+        self.coords = coords
+        self.ids = ids
+        self.size = size
+        self.batch_size = batch_size
+        self.normalizer = normalizer.to_dict()
+        self.image_size = image_size
+        self.batches = list(batches)
+        self.make_kwargs = make_kwargs
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __getitem__(self, item):
+        k = self.batches[item]
+        rows = slice(k * self.batch_size, min((k + 1) * self.batch_size, len(self.coords)))
+        cutouts = make_cutouts(self.images, self.coords[rows], self.size, ids=self.ids[rows], progress=False,
+                               **self.make_kwargs)
+        return k, prepare_batch(cutouts.data, normalizer=self.normalizer, image_size=self.image_size)
+
+
+def _first(batch):
+    return batch[0]
+
+
+def _run(classifier, dataset, store, *, num_workers, precision, channels_last, compile_model, progress):
+    import torch
+    from torch.utils.data import DataLoader
+
+    device = classifier.device
+    model = classifier.ema_model
+    model.eval()
+    use_cuda = device.type == "cuda"
+    if channels_last is None:
+        channels_last = use_cuda
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    if precision == "auto":
+        precision = "bf16" if use_cuda else "fp32"
+    if precision not in ("bf16", "fp16", "fp32"):
+        msg = f"precision must be 'auto', 'bf16', 'fp16' or 'fp32', got {precision!r}"
+        raise InvalidInputError(msg)
+    predict = classifier._predict
+    if compile_model:
+        classifier.ema_model = torch.compile(model)
+    loader = DataLoader(dataset, batch_size=None, shuffle=False, num_workers=num_workers,
+                        pin_memory=use_cuda, persistent_workers=False,
+                        prefetch_factor=4 if num_workers else None,
+                        multiprocessing_context="fork" if num_workers and os.name == "posix" else None)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    n_done = 0
+    start = time.perf_counter()
+    try:
+        with torch.inference_mode():
+            for k, x in progress_bar(loader, total=len(dataset), desc="scoring", progress=progress, unit="batch"):
+                x = x.to(device, non_blocking=True)
+                if channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                if dtype is not None:
+                    with torch.autocast(device_type=device.type, dtype=dtype):
+                        p = predict(x)
+                else:
+                    p = predict(x)
+                store.write(int(k), p.float().cpu().numpy())
+                n_done += len(x)
+    finally:
+        if compile_model:
+            classifier.ema_model = model
+        if channels_last:
+            model.to(memory_format=torch.contiguous_format)
+    seconds = time.perf_counter() - start
+    log.info("scored %d objects in %.1f s (%.0f /s)", n_done, seconds, n_done / max(seconds, 1e-9))
+
+
+def _check_classifier(classifier):
+    if getattr(classifier, "ema_model", None) is None:
+        msg = "the classifier is not trained; call fit() or AnomalyClassifier.load() first"
+        raise InvalidInputError(msg)
+
+
+def score_cutouts(classifier, cutouts, *, output=None, batch_size=256, num_workers=0, precision="auto",
+                  channels_last=None, compile=False, client=None, overwrite=False, progress=True):
+    """Score every cutout with a trained classifier, streaming and resumable.
+
+    Parameters
+    ----------
+    classifier : `~anomalymatch_astro.AnomalyClassifier`
+        A trained classifier (its EMA model scores).
+    cutouts : `~anomalymatch_astro.CutoutSet` or str
+        The cutouts, or the path of a CutoutSet HDF5 file (opened lazily: memory stays
+        bounded whatever the size).
+    output : str or os.PathLike, optional
+        A `ScoreStore` directory: scores are written batch by batch and a re-run after
+        an interruption (even ``kill -9``) continues where it stopped.  Without it the
+        scores are kept in a temporary store.
+    batch_size : int, optional
+        Cutouts per forward pass (and unit of resumption).
+    num_workers : int, optional
+        Loader processes that read, normalise and resize batches (0: in the main process).
+    precision : {"auto", "bf16", "fp16", "fp32"}, optional
+        Autocast precision; ``"auto"`` is bf16 on a GPU and fp32 on the CPU (exactly
+        `AnomalyClassifier.score`).
+    channels_last : bool, optional
+        Channels-last memory layout (default: on a GPU).
+    compile : bool, optional
+        ``torch.compile`` the network first (worth it for long GPU runs).
+    client : `distributed.Client`, optional
+        Score on a Dask cluster instead (see `score_cutouts_dask`).
+    overwrite : bool, optional
+        Discard an ``output`` store that belongs to other objects or another model.
+    progress : bool, optional
+        Progress bar.
+
+    Returns
+    -------
+    `numpy.ndarray`
+        P(anomaly), float64 (N,), in the order of the cutouts.
+    """
+    import tempfile
+
+    _check_classifier(classifier)
+    if isinstance(cutouts, (str, os.PathLike)):
+        cutouts = CutoutSet.from_hdf5(cutouts)
+    if not isinstance(cutouts, CutoutSet):
+        msg = f"cutouts must be a CutoutSet or the path of one, got {type(cutouts).__name__}"
+        raise InvalidInputError(msg)
+    if client is not None:
+        from ._dask import score_cutouts_dask
+
+        return score_cutouts_dask(classifier, cutouts, client=client, output=output, batch_size=batch_size,
+                                  overwrite=overwrite, progress=progress)
+    classifier._check_cutouts(cutouts)
+    key = {"ids": ids_digest(cutouts.ids), "model": classifier.model_hash}
+    with tempfile.TemporaryDirectory() as tmp:
+        store = ScoreStore(output or tmp, n=len(cutouts), batch_size=batch_size, key=key, overwrite=overwrite)
+        pending = store.pending
+        if len(pending) < store.n_batches:
+            log.info("resuming: %d of %d batches already scored", store.n_batches - len(pending), store.n_batches)
+        if len(pending):
+            dataset = _CutoutBatches(cutouts, batch_size, classifier.normalizer, classifier.image_size, pending)
+            _run(classifier, dataset, store, num_workers=num_workers, precision=precision,
+                 channels_last=channels_last, compile_model=compile, progress=progress)
+        return store.scores()
+
+
+def score_images(classifier, images, positions, size, *, ids=None, output=None, batch_size=256, num_workers=0,
+                 precision="auto", overwrite=False, progress=True, **make_kwargs):
+    """Score objects straight from FITS mosaics + positions, cutting inside the loader workers.
+
+    No CutoutSet is materialised: each loader worker cuts its batch with
+    `~anomalymatch_astro.make_cutouts` (memory-mapped reads), normalises and resizes it.
+
+    Parameters
+    ----------
+    classifier : `~anomalymatch_astro.AnomalyClassifier`
+        A trained classifier; the images' bands must be its bands, in order.
+    images : dict
+        ``{band: FITS path}`` (paths, so that worker processes can open them).
+    positions : `~astropy.coordinates.SkyCoord` or `~astropy.table.Table`
+        Object positions (and ids), as for `~anomalymatch_astro.make_cutouts`.
+    size : int or `~astropy.units.Quantity`
+        Cutout size (the training size).
+    ids, output, batch_size, num_workers, precision, overwrite, progress
+        As for `score_cutouts`.
+    **make_kwargs
+        Passed on to `~anomalymatch_astro.make_cutouts` (e.g. ``on_missing="flag"``).
+
+    Returns
+    -------
+    ids : `numpy.ndarray` of str
+    scores : `numpy.ndarray`
+        float64 P(anomaly), aligned with ``ids``.
+    """
+    import tempfile
+
+    _check_classifier(classifier)
+    bands = tuple(str(b) for b in images)
+    classifier._check_bands(bands)
+    coords, obj_ids, _ = parse_positions(positions, ids=ids)
+    if obj_ids is None:
+        width = max(1, len(str(len(coords) - 1)))
+        obj_ids = np.array([f"obj{i:0{width}d}" for i in range(len(coords))])
+    make_kwargs.setdefault("on_missing", "flag")
+    key = {"ids": ids_digest(obj_ids), "model": classifier.model_hash, "images": sorted(map(str, images.values()))}
+    with tempfile.TemporaryDirectory() as tmp:
+        store = ScoreStore(output or tmp, n=len(coords), batch_size=batch_size, key=key, overwrite=overwrite)
+        pending = store.pending
+        if len(pending):
+            dataset = _ImageBatches(images, coords, obj_ids, size, batch_size, classifier.normalizer,
+                                    classifier.image_size, pending, make_kwargs)
+            _run(classifier, dataset, store, num_workers=num_workers, precision=precision, channels_last=None,
+                 compile_model=False, progress=progress)
+        return obj_ids, store.scores()

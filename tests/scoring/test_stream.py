@@ -1,0 +1,101 @@
+"""Streaming, resumable scoring: equal to AnomalyClassifier.score, survives kill -9, scores from FITS."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.wcs import WCS
+
+from anomalymatch_astro import CutoutSet, make_cutouts
+from anomalymatch_astro.classifier import AnomalyClassifier
+from anomalymatch_astro.scoring import ScoreStore, score_cutouts, score_images
+from anomalymatch_astro.utils.exceptions import InvalidInputError
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("scoring")
+    rng = np.random.default_rng(0)
+    data = rng.normal(size=(70, 2, 16, 16)).astype(np.float32)
+    data[:10, :, 6:10, 6:10] += 5
+    cs = CutoutSet.from_arrays(data, bands=["g", "r"])
+    cs.to_hdf5(tmp / "c.h5", shard_size=32)
+    clf = AnomalyClassifier(pretrained=False, image_size=16, batch_size=4, mu=1, seed=1)
+    clf.fit(cs, {"obj00": "anomaly", "obj01": "anomaly", "obj50": "normal", "obj51": "normal"}, iterations=2,
+            progress=False)
+    clf.save(tmp / "model")
+    return clf, tmp
+
+
+def test_equals_classifier_score(trained):
+    clf, tmp = trained
+    lazy = CutoutSet.from_hdf5(tmp / "c.h5")
+    expected = clf.score(lazy, batch_size=16)  # same batches: bit-identical (BLAS paths depend on batch size)
+    np.testing.assert_array_equal(score_cutouts(clf, lazy, batch_size=16, progress=False), expected)
+    np.testing.assert_array_equal(score_cutouts(clf, tmp / "c.h5", batch_size=16, num_workers=2,
+                                                progress=False), expected)
+
+
+def test_store_resumes_and_checks_key(trained):
+    clf, tmp = trained
+    out = tmp / "store_a"
+    first = score_cutouts(clf, tmp / "c.h5", batch_size=16, output=out, progress=False)
+    store = ScoreStore(out, n=70, batch_size=16, key={"ids": "x"}, overwrite=True)  # other key: reset
+    assert np.isnan(store.scores()).all() and len(store.pending) == 5
+    again = score_cutouts(clf, tmp / "c.h5", batch_size=16, output=out, overwrite=True, progress=False)
+    np.testing.assert_array_equal(first, again)
+    with pytest.raises(InvalidInputError, match="other objects or another model"):
+        score_cutouts(clf, CutoutSet.from_hdf5(tmp / "c.h5")[:20], batch_size=16, output=out, progress=False)
+
+
+def test_kill_9_then_rerun_gives_same_scores(trained):
+    clf, tmp = trained
+    out = tmp / "store_killed"
+    script = textwrap.dedent(f"""
+        import os, signal
+        from anomalymatch_astro.classifier import AnomalyClassifier
+        from anomalymatch_astro.scoring import _store, score_cutouts
+        original = _store.ScoreStore.write
+        calls = []
+        def write(self, k, scores):
+            original(self, k, scores)
+            calls.append(k)
+            if len(calls) == 2:
+                os.kill(os.getpid(), signal.SIGKILL)
+        _store.ScoreStore.write = write
+        clf = AnomalyClassifier.load({str(tmp / 'model')!r})
+        score_cutouts(clf, {str(tmp / 'c.h5')!r}, batch_size=16, output={str(out)!r}, progress=False)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr
+    done = np.load(out / "done.npy")
+    assert done.sum() == 2
+    clf2 = AnomalyClassifier.load(tmp / "model")
+    resumed = score_cutouts(clf2, tmp / "c.h5", batch_size=16, output=out, progress=False)
+    assert np.load(out / "done.npy").all()
+    np.testing.assert_array_equal(resumed, clf2.score(CutoutSet.from_hdf5(tmp / "c.h5"), batch_size=16))
+
+
+def test_score_images_from_fits(trained, tmp_path):
+    clf, _ = trained
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [150.0, 2.0]
+    wcs.wcs.crpix = [40.5, 40.5]
+    wcs.wcs.cdelt = [-0.2 / 3600, 0.2 / 3600]
+    rng = np.random.default_rng(3)
+    for band in ("g", "r"):
+        fits.writeto(tmp_path / f"{band}.fits", rng.normal(size=(80, 80)).astype(np.float32),
+                     header=wcs.to_header())
+    images = {b: str(tmp_path / f"{b}.fits") for b in ("g", "r")}
+    coords = wcs.pixel_to_world(rng.uniform(15, 65, 20), rng.uniform(15, 65, 20))
+    ids, scores = score_images(clf, images, coords, 16, batch_size=8, num_workers=2, progress=False)
+    expected = clf.score(make_cutouts(images, coords, 16, progress=False))
+    np.testing.assert_allclose(scores, expected, rtol=0, atol=1e-6)
+    assert len(ids) == 20
+    with pytest.raises(Exception, match="band"):
+        score_images(clf, {"r": images["r"], "g": images["g"]}, coords, 16, progress=False)
