@@ -428,12 +428,17 @@ class CutoutSet:
         InvalidInputError
             When the set carries no grid WCS (e.g. made with `from_arrays`).
         """
+        row = self.index_of(index)[0] if isinstance(index, str) else int(index)
+        if "cutout_wcs" in self._table.colnames:  # per-row headers (e.g. cutouts from many archive images)
+            from astropy.io import fits
+            from astropy.wcs import WCS
+
+            return WCS(fits.Header.fromstring(str(self._table["cutout_wcs"][row])))
         if "grid_wcs" not in self.meta or "x_origin" not in self._table.colnames:
             msg = "this CutoutSet carries no WCS (it was not made by make_cutouts)"
             raise InvalidInputError(msg)
         from ._extract import cutout_wcs
 
-        row = self.index_of(index)[0] if isinstance(index, str) else int(index)
         return cutout_wcs(self.meta["grid_wcs"], int(self._table["x_origin"][row]),
                           int(self._table["y_origin"][row]))
 

@@ -1,0 +1,1 @@
+"""Tests of anomalymatch_astro.archives."""
