@@ -1,0 +1,50 @@
+"""``anomalymatch-astro score``: score cutouts with a trained classifier and write an ECSV table."""
+
+HELP = "score cutouts with a trained classifier"
+
+
+def add_arguments(parser):
+    """Add the arguments of ``score`` to an argparse parser."""
+    parser.add_argument("--model", required=True, help="model directory (from `train`)")
+    parser.add_argument("--cutouts", required=True, help="CutoutSet HDF5 file")
+    parser.add_argument("-o", "--output", required=True, help="output table (ECSV): id, ra, dec, score")
+    parser.add_argument("--batch-size", type=int, default=256, help="cutouts per forward pass (default 256)")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--overwrite", action="store_true", help="overwrite an existing output file")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args):
+    """Score and write the table; returns the exit code."""
+    import os
+
+    import numpy as np
+    from astropy import units as u
+    from astropy.table import QTable
+
+    from ..classifier import AnomalyClassifier
+    from ..cutouts import CutoutSet
+    from ..utils.exceptions import InvalidInputError
+
+    if os.path.exists(args.output) and not args.overwrite:
+        msg = f"{args.output!r} exists; pass --overwrite to replace it"
+        raise InvalidInputError(msg)
+    clf = AnomalyClassifier.load(args.model, device=args.device)
+    cutouts = CutoutSet.from_hdf5(args.cutouts)
+    scores = clf.score(cutouts, batch_size=args.batch_size, progress=not args.no_progress)
+    table = QTable()
+    table["id"] = cutouts.ids
+    nan = np.full(len(cutouts), np.nan) * u.deg
+    table["ra"] = cutouts.table["ra"] if "ra" in cutouts.table.colnames else nan
+    table["dec"] = cutouts.table["dec"] if "dec" in cutouts.table.colnames else nan
+    table["score"] = scores
+    table["score"].description = "P(anomaly) from the classifier's EMA model"
+    table.meta.update({"model_hash": clf.model_hash, "backbone": clf.backbone, "bands": list(clf.bands),
+                       "normalizer": clf.normalizer.to_dict(), "config": clf.config.to_dict(),
+                       "labels_hash": clf.labels_hash, "model": os.fspath(args.model),
+                       "cutouts": os.fspath(args.cutouts)})
+    table.write(args.output, format="ascii.ecsv", overwrite=True)
+    order = np.argsort(-scores)[:5]
+    print(f"scored {len(cutouts)} cutouts with model {clf.model_hash[:16]}; wrote {args.output}")
+    print("top: " + ", ".join(f"{cutouts.ids[i]} ({scores[i]:.3f})" for i in order))
+    return 0
