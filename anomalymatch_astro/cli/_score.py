@@ -10,6 +10,10 @@ def add_arguments(parser):
     parser.add_argument("-o", "--output", required=True, help="output table (ECSV): id, ra, dec, score")
     parser.add_argument("--batch-size", type=int, default=256, help="cutouts per forward pass (default 256)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--workers", type=int, default=0, help="loader processes (read + normalise off the main one)")
+    parser.add_argument("--store", default=None,
+                        help="resumable score store directory (default: OUTPUT.store); a re-run continues")
+    parser.add_argument("--scheduler", default=None, help="Dask scheduler address (e.g. tcp://host:8786)")
     parser.add_argument("--overwrite", action="store_true", help="overwrite an existing output file")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -31,7 +35,20 @@ def run(args):
         raise InvalidInputError(msg)
     clf = AnomalyClassifier.load(args.model, device=args.device)
     cutouts = CutoutSet.from_hdf5(args.cutouts)
-    scores = clf.score(cutouts, batch_size=args.batch_size, progress=not args.no_progress)
+    from ..scoring import score_cutouts
+
+    client = None
+    if args.scheduler:
+        from ..utils._optional_deps import require
+
+        client = require("distributed", feature="--scheduler").Client(args.scheduler)
+    try:
+        store = args.store or f"{args.output}.store"
+        scores = score_cutouts(clf, cutouts, output=store, batch_size=args.batch_size, num_workers=args.workers,
+                               client=client, overwrite=args.overwrite, progress=not args.no_progress)
+    finally:
+        if client is not None:
+            client.close()
     table = QTable()
     table["id"] = cutouts.ids
     nan = np.full(len(cutouts), np.nan) * u.deg
@@ -44,6 +61,10 @@ def run(args):
                        "labels_hash": clf.labels_hash, "model": os.fspath(args.model),
                        "cutouts": os.fspath(args.cutouts)})
     table.write(args.output, format="ascii.ecsv", overwrite=True)
+    if args.store is None:  # the table is written: the temporary store is no longer needed
+        import shutil
+
+        shutil.rmtree(store, ignore_errors=True)
     order = np.argsort(-scores)[:5]
     print(f"scored {len(cutouts)} cutouts with model {clf.model_hash[:16]}; wrote {args.output}")
     print("top: " + ", ".join(f"{cutouts.ids[i]} ({scores[i]:.3f})" for i in order))

@@ -1,0 +1,176 @@
+"""The throughput benchmark of issue "scale": full scoring path vs bare forward, flat memory, Dask scaling.
+
+Run it with ``anomalymatch-astro benchmark --suite throughput``.  Every number is a ratio
+measured side by side in one run, so a busy machine penalises both sides alike.
+"""
+
+import json
+import logging
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+import numpy as np
+
+__all__ = ["run_throughput_benchmark"]
+
+log = logging.getLogger(__name__)
+
+
+def _write_cutouts(path, n, image_size, n_bands=3, seed=0, shard_size=1024):
+    from ..cutouts import CutoutSet
+
+    rng = np.random.default_rng(seed)
+    for start in range(0, n, shard_size):
+        m = min(shard_size, n - start)
+        data = rng.normal(100, 5, size=(m, n_bands, image_size, image_size)).astype(np.float32)
+        cs = CutoutSet.from_arrays(data, ids=[f"o{start + i}" for i in range(m)],
+                                   bands=[f"b{b}" for b in range(n_bands)])
+        cs.to_hdf5(path, mode="w" if start == 0 else "a", shard_size=shard_size)
+
+
+def _make_classifier(model_dir, image_size, n_bands, backbone):
+    from ..classifier import AnomalyClassifier
+
+    clf = AnomalyClassifier(backbone=backbone, pretrained=False, image_size=image_size)
+    clf._build(tuple(f"b{b}" for b in range(n_bands)))
+    clf.cutout_shape = (image_size, image_size)
+    clf.save(model_dir)
+    return clf
+
+
+_RSS_SCRIPT = textwrap.dedent("""
+    import json, resource, sys
+    from anomalymatch_astro.classifier import AnomalyClassifier
+    from anomalymatch_astro.scoring import score_cutouts
+    clf = AnomalyClassifier.load(sys.argv[1])
+    scores = score_cutouts(clf, sys.argv[2], batch_size=int(sys.argv[3]), num_workers=0, progress=False)
+    print(json.dumps({"n": len(scores), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+""")
+
+
+def _peak_rss(model_dir, path, batch_size):
+    out = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, model_dir, path, str(batch_size)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])["peak_rss_mb"]
+
+
+def run_throughput_benchmark(*, n=2048, image_size=64, batch_size=256, n_bands=3, backbone="tf_efficientnet_lite0",
+                             num_workers=1, rss=True, dask=True, workdir=None, progress=False):
+    """Measure scoring throughput and memory, side by side.
+
+    Parameters
+    ----------
+    n : int, optional
+        Cutouts in the small set (the memory check also scores 10 n).
+    image_size : int, optional
+        Cutout and network size in pixels.
+    batch_size : int, optional
+        Batch size of both paths.
+    n_bands : int, optional
+        Bands per cutout.
+    backbone : str, optional
+        timm model (random weights: speed does not depend on them).
+    num_workers : int, optional
+        Loader workers of the full path.
+    rss, dask : bool, optional
+        Run the memory and the Dask parts.
+    workdir : str, optional
+        Where to write the cutout files (default: a temporary directory).
+    progress : bool, optional
+        Progress bars.
+
+    Returns
+    -------
+    dict
+        ``full_path_images_per_s``, ``bare_forward_images_per_s``, ``full_path_vs_forward``,
+        ``peak_rss_mb_small``, ``peak_rss_mb_10x``, ``rss_ratio_10x``, ``dask_1_worker_images_per_s``,
+        ``dask_2_workers_images_per_s``, ``dask_2_workers_vs_1``, ``image_size``, ``batch_size``,
+        ``device``, ``n``, ``cpu_count``, ``torch_threads``.
+    """
+    import torch
+
+    from ..cutouts import CutoutSet
+    from ._stream import score_cutouts
+
+    tmp = tempfile.TemporaryDirectory(prefix="amast_throughput_") if workdir is None else None
+    workdir = tmp.name if tmp is not None else workdir
+    os.makedirs(workdir, exist_ok=True)
+    try:
+        small = os.path.join(workdir, f"cutouts_{n}.h5")
+        if not os.path.exists(small):
+            _write_cutouts(small, n, image_size, n_bands)
+        model_dir = os.path.join(workdir, "model")
+        clf = _make_classifier(model_dir, image_size, n_bands, backbone)
+        device = str(clf.device)
+        cutouts = CutoutSet.from_hdf5(small)
+
+        # bare forward: the same model on an already prepared batch, same batch size, same process
+        x = torch.rand(batch_size, n_bands, image_size, image_size)
+        clf.ema_model.eval()
+        with torch.inference_mode():
+            clf._predict(x[:8].to(clf.device))  # warm-up
+            n_batches = max(1, n // batch_size)
+            t0 = time.perf_counter()
+            for _ in range(n_batches):
+                clf._predict(x.to(clf.device)).cpu()
+            bare = n_batches * batch_size / (time.perf_counter() - t0)
+
+        score_cutouts(clf, cutouts[:batch_size], batch_size=batch_size, progress=False)  # warm-up
+        t0 = time.perf_counter()
+        score_cutouts(clf, cutouts, batch_size=batch_size, num_workers=num_workers, progress=progress)
+        full = n / (time.perf_counter() - t0)
+        result = {"full_path_images_per_s": full, "bare_forward_images_per_s": bare,
+                  "full_path_vs_forward": full / bare, "image_size": image_size, "batch_size": batch_size,
+                  "device": device, "n": n, "num_workers": num_workers, "cpu_count": os.cpu_count(),
+                  "torch_threads": torch.get_num_threads()}
+
+        if rss:
+            big = os.path.join(workdir, f"cutouts_{10 * n}.h5")
+            if not os.path.exists(big):
+                _write_cutouts(big, 10 * n, image_size, n_bands)
+            result["peak_rss_mb_small"] = _peak_rss(model_dir, small, batch_size)
+            result["peak_rss_mb_10x"] = _peak_rss(model_dir, big, batch_size)
+            result["rss_ratio_10x"] = result["peak_rss_mb_10x"] / result["peak_rss_mb_small"]
+
+        if dask:
+            result.update(_dask_scaling(clf, small, batch_size, model_dir))
+        return result
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def _dask_scaling(clf, path, batch_size, model_dir):
+    from ..cutouts import CutoutSet
+    from ._dask import score_cutouts_dask
+
+    try:
+        import distributed
+    except ImportError:
+        log.warning("distributed is not installed: the Dask part of the benchmark is skipped")
+        return {}
+    rates = {}
+    cutouts = CutoutSet.from_hdf5(path)
+    for n_workers in (1, 2):
+        with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                      dashboard_address=None, host="127.0.0.1") as cluster, \
+                distributed.Client(cluster) as client:
+            client.run(_warm, model_dir, clf.model_hash)  # load the model on every worker first
+            t0 = time.perf_counter()
+            score_cutouts_dask(clf, cutouts, client=client, batch_size=batch_size, model_dir=model_dir,
+                               threads_per_task=1, progress=False)
+            rates[n_workers] = len(cutouts) / (time.perf_counter() - t0)
+    return {"dask_1_worker_images_per_s": rates[1], "dask_2_workers_images_per_s": rates[2],
+            "dask_2_workers_vs_1": rates[2] / rates[1]}
+
+
+def _warm(model_dir, model_hash):
+    from ._dask import _worker_classifier
+
+    _worker_classifier(model_dir, model_hash, 1)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
