@@ -1,1 +1,25 @@
-"""active_learning (work in progress)."""
+"""Active learning: candidates -> human labels -> retrain, with a durable label store.
+
+`ActiveLearningSession` ranks a CutoutSet with a fast head on cached embeddings
+and/or the FixMatch classifier, proposes candidates by several strategies, records
+every label in SQLite, and resumes after a crash or restart.  `simulate_oracle`
+runs the paper's protocol with known truth.
+"""
+
+from ._labels import SOURCES, LabelStore
+from ._oracle import simulate_oracle
+from ._session import DEFAULT_HEAD, MODES, ActiveLearningSession, TrainResult, combine_scores
+from ._strategies import (
+                          STRATEGIES,
+                          decision_threshold,
+                          select_diverse,
+                          select_mix,
+                          select_similar,
+                          select_top,
+                          select_uncertain,
+                          unit_embeddings,
+)
+
+__all__ = ["ActiveLearningSession", "TrainResult", "LabelStore", "simulate_oracle", "combine_scores",
+           "MODES", "STRATEGIES", "SOURCES", "DEFAULT_HEAD", "decision_threshold", "select_top",
+           "select_uncertain", "select_diverse", "select_mix", "select_similar", "unit_embeddings"]

@@ -328,6 +328,11 @@ class CutoutSet:
         return (len(self), len(self._bands)) + self.image_shape
 
     @property
+    def path(self):
+        """The HDF5 file this set reads its pixels from, or None for an in-memory set."""
+        return None if self._source is None else self._source.path
+
+    @property
     def is_lazy(self):
         """True when pixels are read from disk on demand."""
         return self._data is None

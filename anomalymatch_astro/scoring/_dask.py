@@ -93,7 +93,7 @@ def score_cutouts_dask(classifier, cutouts, *, client, output=None, batch_size=2
         float64 (N,) P(anomaly).
     """
     distributed = require("distributed", feature="Scoring on a Dask cluster")
-    if cutouts.is_lazy is False or getattr(cutouts, "_source", None) is None:
+    if cutouts.path is None:
         msg = ("Dask scoring reads the cutouts from their HDF5 file on every worker: write them with "
                "cutouts.to_hdf5(path) and pass CutoutSet.from_hdf5(path)")
         raise InvalidInputError(msg)
@@ -101,7 +101,7 @@ def score_cutouts_dask(classifier, cutouts, *, client, output=None, batch_size=2
         msg = "Dask scoring needs the whole file (not a slice of a CutoutSet); write the slice to its own file"
         raise InvalidInputError(msg)
     classifier._check_cutouts(cutouts)
-    path = os.path.abspath(cutouts._source.path)
+    path = os.path.abspath(cutouts.path)
     n = len(cutouts)
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
     if block_size is None:

@@ -1,0 +1,63 @@
+"""``anomalymatch-astro benchmark``: the paper's protocol on the offline sets, and the throughput suite."""
+
+import json
+import time
+
+HELP = "run the benchmark protocol on the offline data sets (or --suite throughput)"
+
+
+def add_arguments(parser):
+    parser.add_argument("--suite", choices=["protocol", "throughput", "all"], default="protocol")
+    parser.add_argument("-o", "--output", default="benchmark_results", help="folder for the ECSV/JSON results")
+    parser.add_argument("--sets", nargs="+", default=None,
+                        help="protocol sets: digits morphology mock_survey lens (default: all offline sets)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--cycles", type=int, default=3)
+    parser.add_argument("--methods", nargs="+", default=None,
+                        help="methods side by side (default: probe knn fixmatch both default)")
+    parser.add_argument("--iterations", type=int, default=None, help="FixMatch iterations per training")
+    parser.add_argument("--quick", action="store_true", help="small sets and one seed (a smoke run)")
+    parser.add_argument("--local-data", default=None,
+                        help="folder with GalaxyMNIST / miniImageNet copies (see the docs)")
+    parser.add_argument("--n", type=int, default=2048, help="throughput: cutouts in the small set")
+    parser.add_argument("--image-size", type=int, default=64, help="throughput: image size")
+    parser.add_argument("--batch-size", type=int, default=256, help="throughput: batch size")
+    parser.add_argument("--workers", type=int, default=1, help="throughput: loader workers")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def _throughput(args):
+    import os
+
+    from ..scoring._throughput import run_throughput_benchmark
+
+    result = run_throughput_benchmark(n=args.n, image_size=args.image_size, batch_size=args.batch_size,
+                                      num_workers=args.workers, progress=not args.no_progress)
+    os.makedirs(args.output, exist_ok=True)
+    path = os.path.join(args.output, "throughput.json")
+    with open(path, "w") as f:
+        json.dump(result, f, indent=2)
+    print(f"\nthroughput ({result['device']}, {result['image_size']} px, batch {result['batch_size']}, "
+          f"{result['n']} cutouts, {result['cpu_count']} CPUs)")
+    for key in ("full_path_images_per_s", "bare_forward_images_per_s", "full_path_vs_forward",
+                "peak_rss_mb_small", "peak_rss_mb_10x", "rss_ratio_10x", "dask_1_worker_images_per_s",
+                "dask_2_workers_images_per_s", "dask_2_workers_vs_1"):
+        if key in result:
+            print(f"  {key:<30} {result[key]:10.2f}")
+    print(f"wrote {path}")
+
+
+def run(args):
+    start = time.perf_counter()
+    if args.suite in ("throughput", "all"):
+        _throughput(args)
+    if args.suite in ("protocol", "all"):
+        from ..evaluation._protocol import print_protocol_table, run_protocol
+
+        table = run_protocol(sets=args.sets, seeds=args.seeds, cycles=args.cycles, methods=args.methods,
+                             iterations=args.iterations, quick=args.quick, local_data=args.local_data,
+                             output=args.output, progress=not args.no_progress)
+        print_protocol_table(table)
+        print(f"wrote {args.output}/protocol.ecsv and protocol_summary.ecsv")
+    print(f"elapsed: {time.perf_counter() - start:.1f} s")
+    return 0

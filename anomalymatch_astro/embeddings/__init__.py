@@ -1,0 +1,14 @@
+"""Embeddings: a cache of backbone features and fast heads trained on them in seconds.
+
+`compute_embeddings` runs the classifier's backbone once over a CutoutSet and keeps
+the features in HDF5 (keyed by model hash, normaliser, rotation flag and ids);
+`LogisticHead`, `KNNHead`, `LabelSpreadingHead` and `EnsembleHead` rank objects from
+those features with a few labels.  The active-learning session's ``"fast"`` mode is
+built on them.
+"""
+
+from ._cache import EmbeddingCache, compute_embeddings, embedding_key, rotation_averaged
+from ._heads import HEADS, EnsembleHead, KNNHead, LabelSpreadingHead, LogisticHead, fit_pca, make_head
+
+__all__ = ["EmbeddingCache", "compute_embeddings", "embedding_key", "rotation_averaged",
+           "LogisticHead", "KNNHead", "LabelSpreadingHead", "EnsembleHead", "fit_pca", "make_head", "HEADS"]

@@ -1,0 +1,181 @@
+"""The benchmark protocol (BENCHMARKS.md) on every offline set, every method side by side.
+
+For each set, anomaly class and seed: the start labels (``n_anomalies`` anomalies and
+``n_normals`` normals), an initial training, then ``cycles`` simulated active-learning
+cycles (the 10 top-scored true anomalies and 10 top-scored false positives labelled,
+then retrained).  Metrics are measured on the objects not labelled at that point.
+
+Methods (the session with one setting each):
+
+``probe``      the linear probe: class-balanced logistic regression on frozen embeddings
+``knn``        similarity to the labelled anomalies in embedding space
+``spreading``  label spreading on the embeddings' kNN graph (semi-supervised)
+``ensemble``   the session's fast head (rank average of the heads above)
+``fixmatch``   FixMatch fine-tuning of the EfficientNet
+``both``       FixMatch and the fast head, combined by rank averaging (the session's default)
+"""
+
+import logging
+import os
+import time
+
+import numpy as np
+from astropy.table import Table
+
+from ..utils.exceptions import InvalidInputError
+
+__all__ = ["run_protocol", "summarize_protocol", "print_protocol_table", "PROTOCOLS", "METHODS"]
+
+log = logging.getLogger(__name__)
+
+#: method name -> (session training mode, fast head)
+METHODS = {
+    "probe": ("fast", "logistic"),
+    "knn": ("fast", "knn"),
+    "spreading": ("fast", "spreading"),
+    "ensemble": ("fast", "ensemble"),
+    "fixmatch": ("fixmatch", "ensemble"),
+    "both": ("both", "ensemble"),
+}
+
+#: set name -> (anomaly classes, start anomalies, start normals, set options)
+PROTOCOLS = {
+    "digits": ((0, 3, 8), 5, 100, {"anomaly_fraction": 0.02, "image_size": 32}),
+    "morphology": (("spiral", "edge_on_disk", "smooth_cigar", "smooth_round"), 10, 30, {"anomaly_fraction": 0.25, "n_per_class": 250}),
+    "mock_survey": ((None,), 5, 50, {"n_objects": 1500}),
+    "lens": ((None,), 5, 100, {"n_objects": 1500}),
+}
+
+_QUICK = {"digits": {"anomaly_fraction": 0.02, "image_size": 32}, "morphology": {"n_per_class": 80},
+          "mock_survey": {"n_objects": 400}, "lens": {"n_objects": 600}}
+
+
+def _load(name, anomaly_class, seed, options):
+    from ..datasets import load_benchmark_set
+
+    kwargs = dict(options)
+    if name == "digits":
+        kwargs["anomaly_digit"] = anomaly_class
+    elif name == "morphology":
+        kwargs["anomaly_class"] = anomaly_class
+    return load_benchmark_set(name, seed=seed, **kwargs)
+
+
+def run_protocol(*, sets=None, seeds=(0, 1, 2), cycles=3, methods=None, iterations=None, image_size=None,
+                 quick=False, local_data=None, output=None, progress=False):
+    """Run the protocol and return one row per (set, class, seed, method, cycle).
+
+    Parameters
+    ----------
+    sets : list of str, optional
+        Among ``PROTOCOLS`` (default: all).
+    seeds : sequence of int, optional
+        Seeds (at least 3 for a result worth reporting).
+    cycles : int, optional
+        Active-learning cycles after the initial training.
+    methods : list of str, optional
+        Among ``METHODS`` (default: all).
+    iterations : int, optional
+        FixMatch iterations per training (default: the classifier's).
+    image_size : int, optional
+        Network input size (default: the cutout size, at most 64).
+    quick : bool, optional
+        Smaller sets, first anomaly class only (a smoke run).
+    local_data : str, optional
+        Reserved for GalaxyMNIST / miniImageNet copies on disk (not bundled).
+    output : str, optional
+        Folder to write ``protocol.ecsv`` and ``protocol_summary.ecsv`` into.
+    progress : bool, optional
+        Progress bars.
+
+    Returns
+    -------
+    `~astropy.table.Table`
+    """
+    from .. import ActiveLearningSession, AnomalyClassifier
+    from ..active_learning import simulate_oracle
+    from ..datasets import start_labels
+
+    sets = list(sets or PROTOCOLS)
+    methods = list(methods or METHODS)
+    for name in sets:
+        if name not in PROTOCOLS:
+            msg = f"unknown benchmark set {name!r}; choose from {list(PROTOCOLS)}"
+            raise InvalidInputError(msg)
+    for m in methods:
+        if m not in METHODS:
+            msg = f"unknown method {m!r}; choose from {list(METHODS)}"
+            raise InvalidInputError(msg)
+    if local_data is not None:
+        log.warning("local GalaxyMNIST / miniImageNet copies are not supported yet; %s is ignored", local_data)
+    rows = []
+    for name in sets:
+        classes, n_anom, n_norm, options = PROTOCOLS[name]
+        if quick:
+            classes, options = classes[:1], {**options, **_QUICK[name]}
+        for anomaly_class in classes:
+            for seed in seeds:
+                cutouts = _load(name, anomaly_class, seed, options)
+                truth = np.asarray(cutouts.table["is_anomaly"], dtype=bool)
+                labels = start_labels(truth, ids=cutouts.ids, n_anomalies=n_anom, n_normals=n_norm, seed=seed)
+                size = image_size or min(64, cutouts.image_shape[0])
+                embeddings = None
+                for method in methods:
+                    mode, head = METHODS[method]
+                    clf = AnomalyClassifier(image_size=size, seed=seed)
+                    session = ActiveLearningSession(cutouts, labels=labels, classifier=clf, head=head,
+                                                    default_mode=mode)
+                    if embeddings is not None:
+                        session._embeddings = embeddings  # the same frozen embeddings for every method
+                    t0 = time.perf_counter()
+                    records = simulate_oracle(session, truth, cycles=cycles, iterations=iterations,
+                                              progress=progress)
+                    if mode == "fast" and embeddings is None:
+                        embeddings = session._embeddings
+                    for r in records:
+                        rows.append({"set": name, "anomaly_class": str(anomaly_class), "seed": seed,
+                                     "method": method, "cycle": r["cycle"], "n_labelled": r["n_labelled"],
+                                     "anomaly_fraction": r["anomaly_fraction"], "auroc": r["auroc"],
+                                     "auprc": r["auprc"], "precision_at_1pct": r["precision_at_1pct"],
+                                     "found_in_first_100": float(r["found_in_first_100"]),
+                                     "train_seconds": r["train_seconds"]})
+                    log.info("%s/%s seed %d %s: AUROC %.3f -> %.3f (%.0f s)", name, anomaly_class, seed, method,
+                             records[0]["auroc"], records[-1]["auroc"], time.perf_counter() - t0)
+                    session.close()
+    table = Table(rows=rows)
+    summary = summarize_protocol(table)
+    if output is not None:
+        os.makedirs(output, exist_ok=True)
+        table.write(os.path.join(output, "protocol.ecsv"), overwrite=True)
+        summary.write(os.path.join(output, "protocol_summary.ecsv"), overwrite=True)
+    table.meta["summary"] = summary
+    return table
+
+
+def summarize_protocol(table):
+    """Mean and standard deviation over seeds and anomaly classes, per set, method and cycle."""
+    out = []
+    keys = sorted({(r["set"], r["method"], int(r["cycle"])) for r in table}, key=lambda k: (k[0], k[2], k[1]))
+    for name, method, cycle in keys:
+        sel = (table["set"] == name) & (table["method"] == method) & (table["cycle"] == cycle)
+        row = {"set": name, "method": method, "cycle": cycle, "n_runs": int(sel.sum()),
+               "anomaly_fraction": float(np.mean(table["anomaly_fraction"][sel]))}
+        for metric in ("auroc", "auprc", "precision_at_1pct", "found_in_first_100"):
+            values = np.asarray(table[metric][sel], dtype=float)
+            row[f"{metric}_mean"] = float(np.mean(values))
+            row[f"{metric}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+        row["train_seconds_mean"] = float(np.mean(table["train_seconds"][sel]))
+        out.append(row)
+    return Table(rows=out)
+
+
+def print_protocol_table(table):
+    """Print the summary (mean +- std over seeds and classes) as a text table (CLI helper)."""
+    summary = table.meta.get("summary") or summarize_protocol(table)
+    print(f"\n{'set':<12} {'method':<10} {'cycle':>5} {'runs':>4} {'frac':>6} {'AUROC':>13} {'AUPRC':>13} "
+          f"{'top-1% prec':>13} {'found/100':>10} {'train s':>8}")
+    for r in summary:
+        print(f"{r['set']:<12} {r['method']:<10} {r['cycle']:>5} {r['n_runs']:>4} {r['anomaly_fraction']:6.3f} "
+              f"{r['auroc_mean']:6.3f}±{r['auroc_std']:.3f} {r['auprc_mean']:6.3f}±{r['auprc_std']:.3f} "
+              f"{r['precision_at_1pct_mean']:6.3f}±{r['precision_at_1pct_std']:.3f} "
+              f"{r['found_in_first_100_mean']:10.1f} {r['train_seconds_mean']:8.1f}")

@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+
+from anomalymatch_astro.active_learning import ActiveLearningSession, simulate_oracle
+from anomalymatch_astro.utils.exceptions import InvalidInputError
+
+
+def test_simulate_oracle_protocol(digits, start_labels, fake_classifier):
+    cs, truth = digits
+    s = ActiveLearningSession(cs, labels=start_labels, classifier=fake_classifier, default_mode="fast")
+    n_start = len(s.labels)
+    records = simulate_oracle(s, truth, cycles=2, n_anomalies=3, n_false_positives=4)
+    assert [r["cycle"] for r in records] == [0, 1, 2]
+    assert s.cycle == 3
+    for r in records:
+        assert 0.5 < r["auroc"] <= 1 + 1e-9 and 0 < r["auprc"] <= 1 + 1e-9
+        assert "precision_at_1pct" in r
+    assert records[0]["n_labelled"] == n_start
+    assert records[1]["n_labelled"] == n_start + 3 + 4
+    assert records[2]["n_anomalies_labelled"] == 3 + 3 + 3
+    hist = s.history()
+    oracle = hist[hist["source"] == "oracle"]
+    assert len(oracle) == 14 and set(oracle["cycle"]) == {1, 2}
+    rows = cs.index_of(list(oracle["id"]))
+    # each oracle label is the truth
+    np.testing.assert_array_equal(oracle["label"] == "anomaly", truth[rows])
+    # the anomalies labelled in cycle 1 were the top-scored unlabelled true anomalies of cycle 0's ranking
+    assert records[1]["n_new_anomalies"] == 3
+
+
+def test_metrics_are_on_unlabelled_objects(digits, start_labels, fake_classifier, monkeypatch):
+    import anomalymatch_astro.evaluation as ev
+
+    cs, truth = digits
+    seen = []
+
+    def spy(scores, is_anomaly, *, exclude=None, k=100):
+        seen.append(np.asarray(exclude).copy())
+        return {"auroc": 0.9, "auprc": 0.5, "precision_at_1pct": 1.0}
+
+    monkeypatch.setattr(ev, "evaluate", spy, raising=False)
+    s = ActiveLearningSession(cs, labels=start_labels, classifier=fake_classifier, default_mode="fast")
+    simulate_oracle(s, truth, cycles=1, n_anomalies=2, n_false_positives=2)
+    assert seen[0].sum() == len(start_labels) and seen[1].sum() == len(start_labels) + 4
+
+
+def test_simulate_oracle_checks_truth(digits, fake_classifier):
+    cs, truth = digits
+    s = ActiveLearningSession(cs, classifier=fake_classifier)
+    with pytest.raises(InvalidInputError, match="one value per cutout"):
+        simulate_oracle(s, truth[:-1])
+
+
+def test_simulate_oracle_stops_when_anomalies_run_out(digits, start_labels, fake_classifier):
+    cs, truth = digits  # 12 anomalies, 3 of them in the start labels
+    s = ActiveLearningSession(cs, labels=start_labels, classifier=fake_classifier, default_mode="fast")
+    records = simulate_oracle(s, truth, cycles=5, n_anomalies=5, n_false_positives=2)
+    assert [r["cycle"] for r in records] == [0, 1, 2]
+    assert records[-1]["exhausted"] and np.isnan(records[-1]["auroc"])
+    assert not records[0]["exhausted"]
+    assert s.labelled_mask()[truth].all()

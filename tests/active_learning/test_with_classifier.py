@@ -1,0 +1,38 @@
+"""The session with the real AnomalyClassifier (tiny: no pretrained weights, 16 px, 2 steps)."""
+
+import numpy as np
+import pytest
+
+from anomalymatch_astro.active_learning import ActiveLearningSession
+
+torch = pytest.importorskip("torch")
+
+
+def test_both_modes_save_and_reload_real_classifier(tmp_path, digits, start_labels):
+    from anomalymatch_astro.classifier import AnomalyClassifier
+
+    torch.set_num_threads(1)
+    cs, truth = digits
+    cs = cs[:120]
+    labels = {i: w for i, w in start_labels.items() if i in set(cs.ids)}
+    clf = AnomalyClassifier(pretrained=False, image_size=16, batch_size=4, mu=1, seed=0)
+    s = ActiveLearningSession(cs, labels=labels, classifier=clf, workdir=tmp_path, default_mode="both")
+    emb_before = s.embeddings  # pretrained (here: random-init) backbone, before any fit
+    r = s.train(iterations=2, progress=False)
+    assert r.mode == "both" and set(s.model_scores) == {"fast", "fixmatch"}
+    assert (tmp_path / "model").is_dir()
+    scores = s.scores
+    s.close()
+
+    again = ActiveLearningSession(cs, workdir=tmp_path, default_mode="both")  # model from workdir/model
+    assert again.classifier.model_hash == clf.model_hash
+    np.testing.assert_allclose(again.scores, scores)
+    # the fast head keeps using the embeddings cached before FixMatch changed the weights
+    np.testing.assert_array_equal(again.embeddings, emb_before)
+    np.testing.assert_allclose(again.classifier.score(cs), s.model_scores["fixmatch"], atol=1e-5)
+
+    # a crash between the two renames of the model swap leaves only model.old: still loaded
+    again.close()
+    (tmp_path / "model").rename(tmp_path / "model.old")
+    third = ActiveLearningSession(cs, workdir=tmp_path)
+    assert third.classifier.model_hash == clf.model_hash
