@@ -121,25 +121,24 @@ def run_demo(output="anomalymatch_demo", *, n_objects=1500, cycles=3, mode=None,
     session = ActiveLearningSession(cutouts, labels=labels, classifier=classifier,
                                     workdir=os.path.join(output, "session"), **session_kwargs)
     records = simulate_oracle(session, truth, cycles=cycles, iterations=iterations, progress=progress)
-    result.metrics = Table(rows=[{k: r[k] for k in ("cycle", "mode", "n_labelled", "n_anomalies_labelled",
-                                                    "auroc", "auprc", "precision_at_1pct",
-                                                    "found_in_first_100", "train_seconds")} for r in records])
+    columns = ("cycle", "mode", "n_labelled", "n_anomalies_labelled", "auroc", "auprc", "precision_at_1pct",
+               "found_in_first_100", "train_seconds")
+    # a cycle that found every anomaly ends the protocol: its metrics are NaN ("exhausted")
+    result.metrics = Table(rows=[{k: r.get(k, np.nan) for k in columns} for r in records])
     result.metrics.write(os.path.join(output, "metrics.ecsv"), overwrite=True)
     result.files["metrics"] = os.path.join(output, "metrics.ecsv")
     result.seconds["learning"] = time.perf_counter() - t2
     if "catalog" not in stages:
         return result
 
+    from .catalogs import write_table
+
     t3 = time.perf_counter()
     table = session.to_table()
     table["is_anomaly"] = truth
-    for fmt, ext in (("ascii.ecsv", "ecsv"), ("fits", "fits")):
+    for ext in ("ecsv", "fits"):
         path = os.path.join(output, f"catalog.{ext}")
-        out = table.copy()
-        if ext == "fits":
-            out.remove_column("coord")  # ra/dec columns stay; FITS keeps them as plain floats
-            out.meta = {k: str(v) for k, v in out.meta.items()}
-        out.write(path, format=fmt, overwrite=True)
+        write_table(table, path, overwrite=True)  # SkyCoord and provenance survive in both formats
         result.files[f"catalog_{ext}"] = path
     order = np.argsort(-np.asarray(session.scores))
     unlabelled = ~session.labelled_mask()
@@ -151,10 +150,13 @@ def run_demo(output="anomalymatch_demo", *, n_objects=1500, cycles=3, mode=None,
     fig.savefig(result.files["gallery_candidates"], dpi=110)
     from .visualization import plot_roc_pr, plot_score_histogram
 
-    fig = plot_score_histogram(np.asarray(session.scores)[unlabelled], is_anomaly=truth[unlabelled])
+    shown = unlabelled
+    if truth[unlabelled].all() or not truth[unlabelled].any():  # every anomaly found: show all objects
+        shown = np.ones_like(unlabelled)
+    fig = plot_score_histogram(np.asarray(session.scores)[shown], is_anomaly=truth[shown])
     result.files["score_histogram"] = os.path.join(output, "score_histogram.png")
     fig.savefig(result.files["score_histogram"], dpi=110)
-    fig = plot_roc_pr(np.asarray(session.scores)[unlabelled], truth[unlabelled])
+    fig = plot_roc_pr(np.asarray(session.scores)[shown], truth[shown])
     result.files["roc_pr"] = os.path.join(output, "roc_pr.png")
     fig.savefig(result.files["roc_pr"], dpi=110)
     session.close()

@@ -9,6 +9,7 @@ private record (``_IO_KEY``) says which columns were masked, so that empty strin
 formats cannot tell from masked values, come back as empty strings.
 """
 
+import base64
 import json
 import logging
 import os
@@ -45,6 +46,15 @@ _FITS_META_KEY = "AMMETA"
 _FITS_IO_KEY = "AMIO"
 _VOT_META_INFO = "anomalymatch_astro_meta"
 _HDF5_PATH = "catalog"
+
+
+def _fits_safe(text):
+    return "b64:" + base64.b64encode(text.encode()).decode()
+
+
+def _from_fits_safe(text):
+    text = str(text)
+    return base64.b64decode(text[4:]).decode() if text.startswith("b64:") else text
 
 
 def _json_default(value):
@@ -160,7 +170,9 @@ def write_table(table, path, *, format=None, overwrite=False):
     meta = dict(out.meta)
     if fmt == "fits":
         record["bytes"] = [n for n in out.colnames if getattr(out[n], "dtype", np.dtype(float)).kind == "S"]
-        out.meta = {_FITS_META_KEY: _to_json(meta), _FITS_IO_KEY: _to_json(record)}
+        # FITS long strings (CONTINUE cards) do not keep runs of spaces (e.g. an embedded WCS
+        # header), so the JSON travels base64-encoded.
+        out.meta = {_FITS_META_KEY: _fits_safe(_to_json(meta)), _FITS_IO_KEY: _fits_safe(_to_json(record))}
         out.write(path, format="fits", overwrite=True)
     elif fmt == "votable":
         from astropy.io.votable import from_table
@@ -277,9 +289,9 @@ def read_table(path, *, format=None):
         elif fmt == "fits":
             table = QTable.read(path, format="fits", character_as_bytes=False)
             meta = dict(table.meta)
-            record = json.loads(meta.pop(_FITS_IO_KEY, "{}"))
+            record = json.loads(_from_fits_safe(meta.pop(_FITS_IO_KEY, "{}")))
             if _FITS_META_KEY in meta:
-                meta = json.loads(meta[_FITS_META_KEY])
+                meta = json.loads(_from_fits_safe(meta[_FITS_META_KEY]))
             table.meta = meta
         else:
             table = QTable.read(path, format=_ASTROPY_FORMAT[fmt])

@@ -18,6 +18,7 @@ def add_arguments(parser):
 
 def run(args):
     from .._demo import run_demo
+    from . import write_run_manifest
 
     start = time.perf_counter()
     print(f"anomalymatch-astro demo: mock survey of {args.n_objects} objects -> cutouts -> "
@@ -30,14 +31,20 @@ def run(args):
     if result.metrics is not None:
         print("\nranking of the objects not labelled at each point (cycle 0 = initial training):")
         m = result.metrics
-        print(f"{'cycle':>5} {'mode':>9} {'labelled':>8} {'AUROC':>7} {'AUPRC':>7} {'top-1% prec':>11} "
-              f"{'found/100':>9} {'train s':>8}")
+        print(f"{'cycle':>5} {'mode':>9} {'labelled':>8} {'anomalies found':>15} {'AUROC':>7} {'AUPRC':>7} "
+              f"{'top-1% prec':>11} {'in next 100':>11} {'train s':>8}")
         for r in m:
-            print(f"{r['cycle']:>5} {r['mode']:>9} {r['n_labelled']:>8} {r['auroc']:7.3f} {r['auprc']:7.3f} "
-                  f"{r['precision_at_1pct']:11.3f} {r['found_in_first_100']:>9} {r['train_seconds']:8.1f}")
+            found = f"{r['n_anomalies_labelled']}/{result.n_anomalies}"
+            print(f"{r['cycle']:>5} {r['mode']:>9} {r['n_labelled']:>8} {found:>15} {r['auroc']:7.3f} "
+                  f"{r['auprc']:7.3f} {r['precision_at_1pct']:11.3f} {r['found_in_first_100']:>11.0f} "
+                  f"{r['train_seconds']:8.1f}")
+        print("(metrics on the objects not yet labelled: each cycle removes the anomalies it found, so the "
+              "rest get harder)")
+    manifest = write_run_manifest(args, args.output, seeds=args.seed)
     print("\nfiles:")
     for name, path in result.files.items():
         if not name.startswith("image_"):
             print(f"  {name:<20} {path}")
+    print(f"  {'manifest':<20} {manifest}")
     print(f"\nelapsed: {time.perf_counter() - start:.1f} s")
     return 0

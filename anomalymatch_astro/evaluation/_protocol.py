@@ -41,7 +41,8 @@ METHODS = {
 #: set name -> (anomaly classes, start anomalies, start normals, set options)
 PROTOCOLS = {
     "digits": ((0, 3, 8), 5, 100, {"anomaly_fraction": 0.02, "image_size": 32}),
-    "morphology": (("spiral", "edge_on_disk", "smooth_cigar", "smooth_round"), 10, 30, {"anomaly_fraction": 0.25, "n_per_class": 250}),
+    "morphology": (("spiral", "edge_on_disk", "smooth_cigar", "smooth_round"), 10, 30,
+                   {"anomaly_fraction": 0.25, "n_per_class": 250}),
     "mock_survey": ((None,), 5, 50, {"n_objects": 1500}),
     "lens": ((None,), 5, 100, {"n_objects": 1500}),
 }
@@ -135,9 +136,10 @@ def run_protocol(*, sets=None, seeds=(0, 1, 2), cycles=3, methods=None, iteratio
                     for r in records:
                         rows.append({"set": name, "anomaly_class": str(anomaly_class), "seed": seed,
                                      "method": method, "cycle": r["cycle"], "n_labelled": r["n_labelled"],
-                                     "anomaly_fraction": r["anomaly_fraction"], "auroc": r["auroc"],
-                                     "auprc": r["auprc"], "precision_at_1pct": r["precision_at_1pct"],
-                                     "found_in_first_100": float(r["found_in_first_100"]),
+                                     "anomaly_fraction": r.get("anomaly_fraction", np.nan),
+                                     "auroc": r.get("auroc", np.nan), "auprc": r.get("auprc", np.nan),
+                                     "precision_at_1pct": r.get("precision_at_1pct", np.nan),
+                                     "found_in_first_100": float(r.get("found_in_first_100", np.nan)),
                                      "train_seconds": r["train_seconds"]})
                     log.info("%s/%s seed %d %s: AUROC %.3f -> %.3f (%.0f s)", name, anomaly_class, seed, method,
                              records[0]["auroc"], records[-1]["auroc"], time.perf_counter() - t0)
@@ -162,7 +164,8 @@ def summarize_protocol(table):
                "anomaly_fraction": float(np.mean(table["anomaly_fraction"][sel]))}
         for metric in ("auroc", "auprc", "precision_at_1pct", "found_in_first_100"):
             values = np.asarray(table[metric][sel], dtype=float)
-            row[f"{metric}_mean"] = float(np.mean(values))
+            values = values[np.isfinite(values)]  # cycles after every anomaly was found are NaN
+            row[f"{metric}_mean"] = float(np.mean(values)) if len(values) else np.nan
             row[f"{metric}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
         row["train_seconds_mean"] = float(np.mean(table["train_seconds"][sel]))
         out.append(row)

@@ -121,3 +121,16 @@ def test_reads_foreign_tables(tmp_path):
     back = read_table(tmp_path / "plain.fits")
     assert back["name"].tolist() == ["p", "q"]
     assert not isinstance(back["name"], MaskedColumn)
+
+
+def test_fits_meta_keeps_runs_of_spaces(tmp_path):
+    """A WCS header string in meta (long runs of spaces) survives FITS' CONTINUE cards."""
+    from astropy.table import QTable
+
+    from anomalymatch_astro.catalogs import read_table, write_table
+
+    header = "WCSAXES =                    2 / Number of coordinate axes" + " " * 300 + "END"
+    table = QTable({"id": ["a", "b"], "score": [0.1, 0.9]}, meta={"grid_wcs": header, "nested": {"x": [1, 2]}})
+    write_table(table, tmp_path / "t.fits")
+    back = read_table(tmp_path / "t.fits")
+    assert back.meta["grid_wcs"] == header and back.meta["nested"] == {"x": [1, 2]}
