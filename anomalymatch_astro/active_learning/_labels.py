@@ -87,11 +87,40 @@ class LabelStore:
         self.path = None if path is None else os.fspath(path)
         self._lock = threading.RLock()
         target = ":memory:" if self.path is None else self.path
+        if self.path is not None and os.path.isfile(self.path) and os.path.getsize(self.path) > 0:
+            with open(self.path, "rb") as f:
+                if f.read(16) != b"SQLite format 3\x00":  # never let SQLite write over something else
+                    msg = (f"{self.path!r} is not a SQLite label store; move it away or choose another "
+                           "workdir")
+                    raise LabelError(msg)
         self._conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False, timeout=30)
-        if self.path is not None:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.executescript(_SCHEMA)
+        try:
+            if self.path is not None:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.executescript(_SCHEMA)
+            self._check()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            msg = (f"the label store {target!r} is not a readable anomalymatch_astro label database "
+                   f"({exc}); move it away and re-import the labels (e.g. from an exported CSV), or "
+                   "restore it from a backup")
+            raise LabelError(msg) from exc
+
+    def _check(self):
+        """Fail now, not mid-session, on a damaged file or a database of another schema."""
+        if self._conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+            msg = "the database is damaged (PRAGMA quick_check failed)"
+            raise sqlite3.DatabaseError(msg)
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(events)")}
+        if not {"seq", "id", "label", "time", "user", "cycle", "source"} <= columns:
+            msg = f"its events table has the columns {sorted(columns)}, not those of a label store"
+            raise sqlite3.DatabaseError(msg)
+        bad = self._conn.execute("SELECT count(*) FROM events WHERE label NOT IN (0, 1)").fetchone()[0]
+        if bad:
+            msg = f"{bad} label event(s) hold a label other than 0 or 1"
+            raise sqlite3.DatabaseError(msg)
+        self._conn.execute("SELECT key, value FROM meta LIMIT 1").fetchall()
 
     def __repr__(self):
         where = self.path or "memory"

@@ -70,6 +70,20 @@ def _write_json_atomic(path, obj):
     os.replace(tmp, path)
 
 
+def _read_state(path):
+    try:
+        with open(path) as f:
+            state = json.load(f)
+    except (OSError, ValueError) as exc:  # ValueError: not JSON, not UTF-8
+        state = exc
+    if not isinstance(state, dict):
+        msg = (f"{path} is not a readable session file ({state}); it is written atomically, so it was "
+               "changed by hand or the disk is damaged: restore it, or use a new workdir (the labels in "
+               "labels.sqlite can be imported with labels=...)")
+        raise CheckpointError(msg)
+    return state
+
+
 def _auroc(y, s):
     from sklearn.metrics import roc_auc_score
 
@@ -250,8 +264,7 @@ class ActiveLearningSession:
     def _open_workdir(self, default_mode, head):
         path = self._path("session.json")
         if os.path.exists(path):
-            with open(path) as f:
-                state = json.load(f)
+            state = _read_state(path)
             if state.get("format") != _FORMAT:
                 msg = f"{path} is not an anomalymatch_astro session file"
                 raise CheckpointError(msg)
@@ -335,8 +348,7 @@ class ActiveLearningSession:
         if not os.path.exists(path):
             msg = f"{os.fspath(workdir)!r} holds no session (no session.json)"
             raise CheckpointError(msg)
-        with open(path) as f:
-            state = json.load(f)
+        state = _read_state(path)
         cpath = state.get("cutouts_path")
         if not cpath:
             msg = ("this session was made from in-memory cutouts, so their file is unknown; use "
@@ -586,8 +598,9 @@ class ActiveLearningSession:
         final = self._path("model")
         tmp = self._path(f"model.tmp{os.getpid()}")
         old = self._path("model.old")
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp)
+        for name in os.listdir(self.workdir):  # left by a run killed while saving (any pid)
+            if name.startswith("model.tmp"):
+                shutil.rmtree(self._path(name), ignore_errors=True)
         self.classifier.save(tmp)
         if os.path.exists(old):
             shutil.rmtree(old)
@@ -600,6 +613,9 @@ class ActiveLearningSession:
     def _save_scores(self, scores, parts, threshold, mode, cycle):
         final = self._path("scores.h5")
         tmp = f"{final}.tmp{os.getpid()}"
+        for name in os.listdir(self.workdir):  # left by a run killed while saving (any pid)
+            if name.startswith("scores.h5.tmp"):
+                os.remove(self._path(name))
         with h5py.File(tmp, "w") as f:
             f.create_dataset("ids", data=self._ids.astype(object), dtype=h5py.string_dtype())
             f.create_dataset("score", data=scores)

@@ -130,7 +130,11 @@ def soda_request(votable, *, source):
         When the document offers no SODA service.
     """
     services = {d["ID"]: d for d in adhoc_services(votable)}
-    table = votable.get_first_table().to_table()
+    try:
+        table = votable.get_first_table().to_table()
+    except IndexError as exc:  # astropy: "No table found in VOTABLE file."
+        msg = f"{source} answered a DataLink document without a results table; check the DataLink URL"
+        raise ServiceError(msg) from exc
     names = {c.lower(): c for c in table.colnames}
     for row in table:
         service_def = row[names["service_def"]] if "service_def" in names else None

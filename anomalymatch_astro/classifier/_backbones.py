@@ -12,6 +12,7 @@ and the stem to N bands) without touching the network.
 import importlib
 import logging
 import os
+import pickle  # only for pickle.UnpicklingError: nothing is ever unpickled here
 import re
 from pathlib import Path
 
@@ -188,8 +189,11 @@ def create_backbone(name, *, in_chans, num_classes=2, pretrained=True, weights_p
         try:
             return timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(source)),
                                      **kwargs)
-        except (RuntimeError, KeyError, ValueError, OSError) as exc:
-            msg = f"could not load weights {os.fspath(source)!r} into {name!r}: {exc}"
+        except (RuntimeError, KeyError, ValueError, OSError, pickle.UnpicklingError) as exc:
+            # UnpicklingError: torch.load(weights_only=True) refused a pickle that is more than tensors
+            msg = (f"could not load weights {os.fspath(source)!r} into {name!r} "
+                   f"({type(exc).__name__}: {exc}); "
+                   "give a safetensors file (or a plain state_dict) in timm naming for this model")
             raise CheckpointError(msg) from exc
     if allow_download:
         log.info("downloading pretrained weights of %s from the hub", name)

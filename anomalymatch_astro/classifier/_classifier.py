@@ -474,13 +474,17 @@ class AnomalyClassifier:
         weights = path / _WEIGHTS
         tmp = path / (_WEIGHTS + ".tmp")
         save_file(tensors, str(tmp), metadata={"format": _FORMAT})
-        os.replace(tmp, weights)
         info = {"format": _FORMAT, "format_version": _FORMAT_VERSION,
                 "package_version": _package_version(), **self._description(),
                 "seed": self.seed, "pretrained": self.pretrained, "labels_hash": self.labels_hash,
                 "n_fits": self.n_fits, "model_hash": self.model_hash,
-                "weights_sha256": _sha256_file(weights)}
-        (path / _CONFIG).write_text(json.dumps(info, indent=2, sort_keys=True))
+                "weights_sha256": _sha256_file(tmp)}
+        cfg_tmp = path / (_CONFIG + ".tmp")
+        cfg_tmp.write_text(json.dumps(info, indent=2, sort_keys=True))
+        # both files complete before either is swapped in: a crash leaves the old pair, the new
+        # pair, or (between the two renames) a mismatch that load() refuses, never a torn file
+        os.replace(tmp, weights)
+        os.replace(cfg_tmp, path / _CONFIG)
         log.info("saved classifier %s to %s", info["model_hash"][:12], path)
 
     @classmethod
@@ -531,8 +535,9 @@ class AnomalyClassifier:
             clf = cls(backbone=info["backbone"], pretrained=False, image_size=info["image_size"],
                       seed=info["seed"], normalizer=normalizer, device=device, config=config)
             clf._build(tuple(info["bands"]), pretrained=False)
-        except (KeyError, TypeError, InvalidInputError) as exc:
-            msg = f"{os.fspath(cfg_file)!r} is incomplete or invalid: {exc}"
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # incl. InvalidInputError
+            msg = (f"{os.fspath(cfg_file)!r} is incomplete or invalid ({type(exc).__name__}: {exc}); "
+                   "save the model again")
             raise CheckpointError(msg) from exc
         try:
             state = load_file(str(weights))
@@ -545,11 +550,17 @@ class AnomalyClassifier:
         except RuntimeError as exc:
             msg = f"the weights in {os.fspath(weights)!r} do not fit {info['backbone']!r}: {exc}"
             raise CheckpointError(msg) from exc
-        clf.mean, clf.std = list(info["mean"]), list(info["std"])
-        clf.pretrained = bool(info.get("pretrained", False))
-        clf.cutout_shape = tuple(info["cutout_shape"]) if info.get("cutout_shape") else None
-        clf.labels_hash = info.get("labels_hash")
-        clf.n_fits = int(info.get("n_fits", 0))
+        try:
+            clf.mean, clf.std = [float(v) for v in info["mean"]], [float(v) for v in info["std"]]
+            clf.pretrained = bool(info.get("pretrained", False))
+            shape = info.get("cutout_shape")
+            clf.cutout_shape = tuple(int(v) for v in shape) if shape else None
+            clf.labels_hash = info.get("labels_hash")
+            clf.n_fits = int(info.get("n_fits", 0))
+        except (KeyError, TypeError, ValueError) as exc:
+            msg = (f"{os.fspath(cfg_file)!r} is incomplete or invalid ({type(exc).__name__}: {exc}); "
+                   "save the model again")
+            raise CheckpointError(msg) from exc
         if clf.model_hash != info.get("model_hash"):
             msg = (f"the model hash of {os.fspath(path)!r} does not match config.json: the checkpoint was "
                    "modified; save the model again")

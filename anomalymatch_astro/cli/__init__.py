@@ -59,6 +59,7 @@ def main(argv=None):
                                   description=available[top.command][1])
     module.add_arguments(sub)
     args = sub.parse_args(rest)
+    args._argv = ["anomalymatch-astro", top.command, *rest]  # for the run manifests
     level = logging.WARNING - 10 * min(top.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -69,3 +70,12 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def write_run_manifest(args, output, *, inputs=(), seeds=None, extra=None):
+    """Write ``<output>.manifest.json`` for a CLI command (its arguments are the config)."""
+    from ..utils import write_manifest
+
+    config = {k: v for k, v in vars(args).items() if not k.startswith("_")}
+    return write_manifest(output, config=config, inputs=[i for i in inputs if i], seeds=seeds, extra=extra,
+                          command=getattr(args, "_argv", None))

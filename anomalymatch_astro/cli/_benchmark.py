@@ -48,6 +48,8 @@ def _throughput(args):
 
 
 def run(args):
+    from . import write_run_manifest
+
     start = time.perf_counter()
     if args.suite in ("throughput", "all"):
         _throughput(args)
@@ -59,5 +61,6 @@ def run(args):
                              output=args.output, progress=not args.no_progress)
         print_protocol_table(table)
         print(f"wrote {args.output}/protocol.ecsv and protocol_summary.ecsv")
+    write_run_manifest(args, args.output, inputs=[args.local_data], seeds=args.seeds)
     print(f"elapsed: {time.perf_counter() - start:.1f} s")
     return 0

@@ -44,6 +44,7 @@ def run(args):
 
     from .. import make_cutouts
     from ..utils.exceptions import InvalidInputError
+    from . import write_run_manifest
 
     start = time.perf_counter()
     try:
@@ -55,6 +56,7 @@ def run(args):
     cutouts = make_cutouts(images, catalog, args.size, reference_band=args.reference_band,
                            reproject=args.reproject, on_missing=args.on_missing, progress=not args.no_progress)
     cutouts.to_hdf5(args.output, mode="a" if args.append else "w")
+    write_run_manifest(args, args.output, inputs=[args.catalog, *images.values()])
     print(f"wrote {len(cutouts)} cutouts {cutouts.image_shape} in bands {list(cutouts.bands)} to {args.output} "
           f"({time.perf_counter() - start:.1f} s)")
     return 0

@@ -72,6 +72,7 @@ def run(args):
 
     from ..catalogs import export_astronomaly, read_table, write_regions, write_table
     from ..utils.exceptions import InvalidInputError
+    from . import write_run_manifest
 
     table = read_table(args.scores)
     for name in ("id", "score"):
@@ -133,4 +134,5 @@ def run(args):
     else:
         write_table(table, args.output, format=fmt, overwrite=args.overwrite)
         print(f"wrote {len(table)} rows to {args.output} ({fmt})")
+    write_run_manifest(args, args.output, inputs=[args.scores, args.cutouts, args.features])
     return 0

@@ -87,6 +87,7 @@ def run(args):
 
     from ..archives import ArchiveClient, cutouts_from_service
     from ..utils.exceptions import InvalidInputError
+    from . import write_run_manifest
 
     start = time.perf_counter()
     if args.protocol != "hips" and not args.service:
@@ -127,6 +128,8 @@ def run(args):
         progress=not args.no_progress,
     )
     cutouts.to_hdf5(args.output)
+    write_run_manifest(args, args.output, inputs=[args.catalog, args.service],
+                       extra={"n_requests": client.n_requests})
     print(
         f"wrote {len(cutouts)} cutouts {cutouts.image_shape} in bands {list(cutouts.bands)} from "
         f"{args.service or 'hips2fits'} ({args.protocol}) to {args.output} "

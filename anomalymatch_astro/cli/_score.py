@@ -29,6 +29,7 @@ def run(args):
     from ..classifier import AnomalyClassifier
     from ..cutouts import CutoutSet
     from ..utils.exceptions import InvalidInputError
+    from . import write_run_manifest
 
     if os.path.exists(args.output) and not args.overwrite:
         msg = f"{args.output!r} exists; pass --overwrite to replace it"
@@ -61,6 +62,8 @@ def run(args):
                        "labels_hash": clf.labels_hash, "model": os.fspath(args.model),
                        "cutouts": os.fspath(args.cutouts)})
     table.write(args.output, format="ascii.ecsv", overwrite=True)
+    write_run_manifest(args, args.output, inputs=[args.model, args.cutouts],
+                       extra={"model_hash": clf.model_hash})
     if args.store is None:  # the table is written: the temporary store is no longer needed
         import shutil
 

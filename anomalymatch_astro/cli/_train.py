@@ -24,6 +24,7 @@ def run(args):
     """Train and save; returns the exit code."""
     from ..classifier import AnomalyClassifier
     from ..cutouts import CutoutSet
+    from . import write_run_manifest
 
     cutouts = CutoutSet.from_hdf5(args.cutouts)
     clf = AnomalyClassifier(backbone=args.backbone, pretrained=not args.no_pretrained,
@@ -31,6 +32,8 @@ def run(args):
                             weights_path=args.weights, allow_download=args.allow_download)
     clf.fit(cutouts, args.labels, iterations=args.iterations, progress=not args.no_progress)
     clf.save(args.output)
+    write_run_manifest(args, args.output, inputs=[args.cutouts, args.labels, args.weights], seeds=args.seed,
+                       extra={"model_hash": clf.model_hash, "labels_hash": clf.labels_hash})
     last = clf.history[-1] if clf.history else {}
     print(f"trained {clf.backbone} on {len(cutouts)} cutouts, bands {list(clf.bands)}: "
           f"{len(clf.history)} steps, last loss {last.get('loss', float('nan')):.4f}, "

@@ -13,9 +13,12 @@ it is produced and read back lazily in bounded memory::
                       table (the n metadata rows, astropy's HDF5 table format)
 """
 
+import errno
+import hashlib
 import json
 import logging
 import os
+import shutil
 from collections.abc import Iterable
 
 import h5py
@@ -24,7 +27,8 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import QTable, Table, vstack
 
-from ..utils.exceptions import BandMismatchError, FITSReadError, InvalidInputError, UnknownIDError
+from ..utils.exceptions import (AnomalyMatchError, BandMismatchError, FITSReadError, InvalidInputError,
+                                UnknownIDError, WriteError)
 
 __all__ = ["CutoutSet", "concatenate"]
 
@@ -112,6 +116,11 @@ class _ShardedFile:
                 self.bands = tuple(json.loads(f.attrs["bands"]))
                 self.image_shape = tuple(int(x) for x in f.attrs["image_shape"])
                 self.meta = json.loads(f.attrs.get("meta", "{}"))
+                if (not self.bands or not all(isinstance(b, str) for b in self.bands)
+                        or len(self.image_shape) != 2 or min(self.image_shape) < 1
+                        or not isinstance(self.meta, dict)):
+                    msg = "its bands, image_shape or meta attributes are malformed"
+                    raise ValueError(msg)
                 names = sorted(f["shards"].keys()) if "shards" in f else []
                 self.shard_names = []
                 self.shard_sizes = []
@@ -120,11 +129,22 @@ class _ShardedFile:
                     if "data" not in grp or "table" not in grp or not grp.attrs.get("complete", False):
                         log.warning("skipping incomplete shard %s in %s", name, self.path)
                         continue
+                    shape = grp["data"].shape
+                    if len(shape) != 4 or shape[1:] != (len(self.bands),) + self.image_shape:
+                        msg = f"shard {name} has data of shape {shape}, not the file's (n, C, H, W)"
+                        raise ValueError(msg)
+                    if "table_sha256" in grp.attrs and grp.attrs["table_sha256"] != _table_digest(grp):
+                        msg = f"the metadata table of shard {name} does not match its checksum"
+                        raise ValueError(msg)
+                    if not _all_chunks_stored(grp["data"]):
+                        # one chunk per cutout: a missing one would silently read as zeros
+                        msg = f"shard {name} lacks pixel chunks (its chunk index is damaged)"
+                        raise ValueError(msg)
                     self.shard_names.append(name)
                     self.shard_sizes.append(grp["data"].shape[0])
         except FITSReadError:
             raise
-        except (OSError, KeyError, ValueError) as exc:
+        except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:  # h5py: all of these
             msg = (f"could not read CutoutSet file {self.path!r}: {exc}. The file may be truncated "
                    "or not an HDF5 file; re-create it with CutoutSet.to_hdf5")
             raise FITSReadError(msg) from exc
@@ -133,10 +153,18 @@ class _ShardedFile:
     def __len__(self):
         return int(self.offsets[-1])
 
+    def _damaged(self, exc):
+        msg = (f"could not read CutoutSet file {self.path!r}: {type(exc).__name__}: {exc}. The file is "
+               "damaged (truncated or changed since it was opened); re-create it with CutoutSet.to_hdf5")
+        return FITSReadError(msg)
+
     def read_table(self):
         tables = []
         for name in self.shard_names:
-            tables.append(QTable.read(self.path, path=f"shards/{name}/table"))
+            try:
+                tables.append(QTable.read(self.path, path=f"shards/{name}/table"))
+            except Exception as exc:  # noqa: BLE001 -- astropy's HDF5 reader raises many kinds
+                raise self._damaged(exc) from exc
         if not tables:
             return QTable({"id": np.array([], dtype=str)})
         return QTable(vstack(tables, metadata_conflicts="silent")) if len(tables) > 1 else tables[0]
@@ -150,6 +178,13 @@ class _ShardedFile:
         order = np.argsort(index, kind="stable")
         sorted_idx = index[order]
         shard_of = np.searchsorted(self.offsets, sorted_idx, side="right") - 1
+        try:
+            self._read_into(out, order, sorted_idx, shard_of)
+        except (OSError, KeyError, ValueError, RuntimeError) as exc:  # incl. fletcher32 checksum errors
+            raise self._damaged(exc) from exc
+        return out
+
+    def _read_into(self, out, order, sorted_idx, shard_of):
         with h5py.File(self.path, "r") as f:
             for s in np.unique(shard_of):
                 sel = shard_of == s
@@ -162,7 +197,6 @@ class _ShardedFile:
                 else:
                     uniq, inv = np.unique(local, return_inverse=True)
                     out[order[sel]] = dset[uniq][inv]
-        return out
 
 
 class CutoutSet:
@@ -281,8 +315,9 @@ class CutoutSet:
             raise FITSReadError(msg)
         source = _ShardedFile(path)
         table = source.read_table()
-        if len(table) != len(source):
-            msg = f"{path!r}: {len(table)} metadata rows for {len(source)} cutouts; the file is damaged"
+        if len(table) != len(source) or "id" not in table.colnames:
+            msg = (f"{os.fspath(path)!r}: {len(table)} metadata rows (columns {table.colnames[:5]}) for "
+                   f"{len(source)} cutouts; the file is damaged: re-create it with CutoutSet.to_hdf5")
             raise FITSReadError(msg)
         cs = cls(None, table, source.bands, meta=source.meta, source=source,
                  index=np.arange(len(source), dtype=np.int64))
@@ -488,6 +523,22 @@ class CutoutSet:
                 raise InvalidInputError(msg)
         else:
             mode = "w"
+        try:
+            self._write_shards(path, mode, compression, shard_size)
+        except AnomalyMatchError:
+            raise
+        except OSError as exc:  # h5py and astropy report ENOSPC, EACCES, EROFS... as OSError
+            msg = (f"could not write the CutoutSet file {path!r} ({type(exc).__name__}: {exc}); check that "
+                   "its folder exists and is writable and that the disk has room, then write again "
+                   "(shards written before the failure stay readable; the one being written is not "
+                   "marked complete and is skipped on read)")
+            raise WriteError(msg) from exc
+        log.info("wrote %d cutouts to %s", len(self), path)
+
+    def _write_shards(self, path, mode, compression, shard_size):
+        n = len(self)
+        per_cutout = 4 * len(self._bands) * int(np.prod(self.image_shape))
+        _check_room(path, per_cutout * min(n, shard_size))
         with h5py.File(path, mode) as f:
             if mode == "w" or "format" not in f.attrs:
                 f.attrs["format"] = _FORMAT
@@ -497,19 +548,74 @@ class CutoutSet:
                 f.attrs["meta"] = json.dumps(_jsonable(self.meta))
             shards = f.require_group("shards")
             start_shard = len(shards.keys())
-        n = len(self)
         for k, start in enumerate(range(0, n, shard_size)):
             rows = np.arange(start, min(start + shard_size, n))
             name = f"{start_shard + k:06d}"
+            _check_room(path, per_cutout * len(rows))
             part = self[rows]
             with h5py.File(path, "a") as f:
                 grp = f["shards"].create_group(name)
                 chunk = (1, len(self._bands)) + self.image_shape
-                grp.create_dataset("data", data=part.data, chunks=chunk, compression=compression)
+                # fletcher32: a checksum per chunk, so damaged pixels fail to read instead of reading wrong
+                grp.create_dataset("data", data=part.data, chunks=chunk, compression=compression,
+                                   fletcher32=True)
             _write_table(part._table, path, f"shards/{name}/table")
             with h5py.File(path, "a") as f:
+                f["shards"][name].attrs["table_sha256"] = _table_digest(f["shards"][name])
                 f["shards"][name].attrs["complete"] = True
-        log.info("wrote %d cutouts to %s", n, path)
+
+
+def _table_digest(group):
+    """sha256 of the raw bytes of a shard's metadata table and column metadata (HDF5 has no checksums)."""
+    h = hashlib.sha256()
+    for name in sorted(group.keys()):
+        if name.startswith("table"):
+            h.update(name.encode())
+            raw = np.asarray(group[name][()])
+            h.update(repr(raw.tolist()).encode() if raw.dtype.hasobject else raw.tobytes())
+    return h.hexdigest()
+
+
+def _all_chunks_stored(dset):
+    """True unless a dataset written one cutout per chunk is known to lack chunks.
+
+    HDF5 reads a chunk missing from the index as the fill value (zeros), silently; the
+    pixels of stored chunks are checked by the fletcher32 filter on read.
+    """
+    if dset.chunks is None or tuple(dset.chunks[1:]) != tuple(dset.shape[1:]) or dset.chunks[0] != 1:
+        return True
+    rows = set()
+
+    def visit(info):
+        if any(info.chunk_offset[1:]):
+            rows.add(-1)
+        rows.add(info.chunk_offset[0])
+
+    try:
+        if hasattr(dset.id, "chunk_iter"):
+            dset.id.chunk_iter(visit)
+        else:
+            for k in range(dset.id.get_num_chunks()):
+                visit(dset.id.get_chunk_info(k))
+    except (AttributeError, NotImplementedError):  # an HDF5 without chunk queries: cannot tell
+        return True
+    return rows == set(range(dset.shape[0]))
+
+
+def _check_room(path, nbytes):
+    """Raise ENOSPC before writing ``nbytes`` of pixels (plus HDF5 and table overhead) to a full disk.
+
+    HDF5 does not recover from a write that fails for lack of space (h5py can even crash
+    while closing the file), so the space is checked before each shard is written.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        return  # h5py reports the missing folder
+    free = shutil.disk_usage(folder).free
+    needed = int(nbytes * 1.05) + 256 * 1024
+    if free < needed:
+        raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)}: {free} bytes free in {folder!r}, "
+                      f"a shard needs about {needed}")
 
 
 def _jsonable(meta):

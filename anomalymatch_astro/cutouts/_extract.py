@@ -32,7 +32,7 @@ from scipy.ndimage import map_coordinates
 from ..utils import progress_bar
 from ..utils.exceptions import (InvalidInputError, NoOverlapError, NonFinitePixelsWarning,
                                 PartialOverlapWarning)
-from ._collection import CutoutSet
+from ._collection import CutoutSet, _check_ids
 from ._io import parse_images
 
 __all__ = ["make_cutouts", "cutout_wcs", "parse_positions"]
@@ -75,12 +75,13 @@ def parse_positions(positions, *, ids=None):
             used = {skycols[0]}
         elif ra_name and dec_name:
             ra, dec = table[ra_name], table[dec_name]
-            ra = ra if hasattr(ra, "unit") and ra.unit is not None and ra.unit != u.one else np.asarray(ra) * u.deg
-            dec = dec if hasattr(dec, "unit") and dec.unit is not None and dec.unit != u.one else np.asarray(dec) * u.deg
             try:
+                ra = ra if getattr(ra, "unit", None) not in (None, u.one) else np.asarray(ra) * u.deg
+                dec = dec if getattr(dec, "unit", None) not in (None, u.one) else np.asarray(dec) * u.deg
                 coords = SkyCoord(u.Quantity(ra, u.deg), u.Quantity(dec, u.deg), frame="icrs")
-            except (ValueError, u.UnitsError) as exc:
-                msg = f"the catalogue's ra/dec columns are not valid sky positions: {exc}"
+            except (TypeError, ValueError, u.UnitsError) as exc:
+                msg = (f"the catalogue's {ra_name}/{dec_name} columns are not valid sky positions ({exc}); "
+                       "give numbers in degrees (or columns with angle units), |dec| <= 90")
                 raise InvalidInputError(msg) from exc
             used = {ra_name, dec_name}
         else:
@@ -106,6 +107,7 @@ def parse_positions(positions, *, ids=None):
         if len(ids) != len(coords):
             msg = f"{len(ids)} ids for {len(coords)} positions"
             raise InvalidInputError(msg)
+        ids = _check_ids(ids, len(ids))  # unique, or InvalidInputError listing the duplicates
     return coords, ids, extra
 
 

@@ -14,8 +14,9 @@ from astropy.io import fits
 from astropy.io.fits.verify import VerifyWarning
 from astropy.nddata import NDData
 from astropy.wcs import WCS, FITSFixedWarning
+from astropy.wcs.utils import wcs_to_celestial_frame
 
-from ..utils.exceptions import FITSReadError, InvalidInputError, MissingWCSError
+from ..utils.exceptions import AnomalyMatchError, FITSReadError, InvalidInputError, MissingWCSError
 
 __all__ = ["ImageInput", "parse_image", "parse_images"]
 
@@ -72,6 +73,12 @@ def _celestial_wcs(header_or_wcs, source):
     if celestial.naxis != 2:
         msg = f"{source}: the celestial WCS must have 2 axes, it has {celestial.naxis}"
         raise MissingWCSError(msg)
+    try:
+        wcs_to_celestial_frame(celestial)
+    except ValueError as exc:  # e.g. RA---TAN axes with RADESYS='GALACTIC'
+        msg = (f"{source}: the sky frame of the WCS cannot be determined ({exc}); fix CTYPE1/2 and "
+               "RADESYS/EQUINOX (e.g. RA---TAN, DEC--TAN with RADESYS='ICRS')")
+        raise MissingWCSError(msg) from exc
     return celestial
 
 
@@ -152,9 +159,14 @@ def _open_path(path, ext=None):
             hdu = hdul[ext]
         image = _from_hdu(hdu, f"{os.path.basename(path)}[{ext}]", hdul=hdul)
         _check_readable(image, path)
-    except Exception:
+    except AnomalyMatchError:
         hdul.close()
         raise
+    except Exception as exc:  # noqa: BLE001 -- astropy raises many kinds for damaged files
+        hdul.close()
+        msg = (f"could not read the image in {path!r} ({type(exc).__name__}: {exc}); the file may be "
+               "truncated or corrupt: download or copy it again")
+        raise FITSReadError(msg) from exc
     return image
 
 

@@ -67,7 +67,8 @@ class ScoreStore:
             if old == info and self._arrays_ok():
                 fresh = False
             elif old is not None and not overwrite:
-                msg = (f"{self.path!r} holds scores of other objects or another model ({old.get('key')}); "
+                recorded = old.get("key") if isinstance(old, dict) else old
+                msg = (f"{self.path!r} holds scores of other objects or another model ({recorded}); "
                        "choose another output, or pass overwrite=True to start afresh")
                 raise InvalidInputError(msg)
         if fresh:
@@ -88,8 +89,8 @@ class ScoreStore:
 
     def _arrays_ok(self):
         try:
-            s = np.load(os.path.join(self.path, "scores.npy"), mmap_mode="r")
-            d = np.load(os.path.join(self.path, "done.npy"), mmap_mode="r")
+            s = np.load(os.path.join(self.path, "scores.npy"), mmap_mode="r", allow_pickle=False)
+            d = np.load(os.path.join(self.path, "done.npy"), mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError):
             return False
         return s.shape == (self.n,) and d.shape == (self.n_batches,)

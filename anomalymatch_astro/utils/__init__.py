@@ -1,7 +1,8 @@
-"""Shared utilities: the package's exceptions, progress bars and optional dependencies."""
+"""Shared utilities: the package's exceptions, progress bars, optional dependencies and run manifests."""
 
 from . import exceptions
 from ._labels import LABEL_VALUES, parse_labels, read_labels
+from ._manifest import write_manifest
 from ._progress import progress_bar
 
-__all__ = ["exceptions", "parse_labels", "read_labels", "LABEL_VALUES", "progress_bar"]
+__all__ = ["exceptions", "parse_labels", "read_labels", "LABEL_VALUES", "progress_bar", "write_manifest"]

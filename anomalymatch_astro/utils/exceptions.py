@@ -20,6 +20,7 @@ __all__ = [
     "CheckpointError",
     "ArchiveError",
     "ServiceError",
+    "WriteError",
     "AnomalyMatchWarning",
     "PartialOverlapWarning",
     "NonFinitePixelsWarning",
@@ -92,6 +93,14 @@ class ArchiveError(AnomalyMatchError, OSError):
 
 class ServiceError(ArchiveError):
     """A VO service answered with an error document (e.g. an error VOTable)."""
+
+
+class WriteError(AnomalyMatchError, OSError):
+    """An output could not be written (disk full, read-only or missing folder...).
+
+    What was being written is never left looking complete: the writers mark a
+    result complete (or move it into place) only after the last byte is written.
+    """
 
 
 class AnomalyMatchWarning(AstropyUserWarning):
