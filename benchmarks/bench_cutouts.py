@@ -88,9 +88,9 @@ def main():
             _write(path, size, w, b)
             paths.append(path)
         images = {f"b{b}": p for b, p in enumerate(paths)}
-        t_ours, cs = _time(lambda: make_cutouts(images, coords, args.cutout, progress=False))
+        t_ours, cs = _time(lambda images=images: make_cutouts(images, coords, args.cutout, progress=False))
 
-        def cutout2d_loop():
+        def cutout2d_loop(paths=paths):
             out = []
             hduls = [fits.open(p, memmap=True) for p in paths]
             wcs_list = [WCS(h[0].header) for h in hduls]
@@ -109,9 +109,9 @@ def main():
 
                 m = min(args.n, 200)  # astrocut is slow per position: time a subset and scale
 
-                def astrocut_loop():
+                def astrocut_loop(paths=paths, m=m):
                     for c in coords[:m]:
-                        astrocut.FITSCutout(paths, SkyCoord(c), args.cutout, single_outfile=False).fits_cutouts
+                        _ = astrocut.FITSCutout(paths, SkyCoord(c), args.cutout, single_outfile=False).fits_cutouts
                 t_ac, _ = _time(astrocut_loop)
                 t_ac *= args.n / m
             except Exception as exc:  # astrocut missing or incompatible: report, don't fail

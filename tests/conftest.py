@@ -10,7 +10,7 @@ CANDELS_ZIP = "mast/tests/data/astrocut_189.49206_62.20615_100x100px_f.zip"
 
 @pytest.fixture(scope="session")
 def candels_path(tmp_path_factory):
-    """Real HST CANDELS GOODS-N cutout (F606W, F814W, F850LP; 3 x 100x100 float32 with TAN WCS) from astroquery's wheel."""
+    """Real HST CANDELS GOODS-N (F606W, F814W, F850LP; 3 x 100x100 float32, TAN WCS) from astroquery's wheel."""
     astroquery = pytest.importorskip("astroquery")
     src = os.path.join(os.path.dirname(astroquery.__file__), CANDELS_ZIP)
     if not os.path.exists(src):

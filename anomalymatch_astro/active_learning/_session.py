@@ -13,7 +13,6 @@ FixMatch.  With a ``workdir`` everything survives a crash or restart::
 """
 
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -26,6 +25,7 @@ import numpy as np
 from ..embeddings import HEADS, EmbeddingCache, compute_embeddings, embedding_key, fit_pca, make_head
 from ..embeddings._heads import _ranks01
 from ..utils import parse_labels
+from ..utils._hashing import ids_digest
 from ..utils._labels import label_word
 from ..utils.exceptions import CheckpointError, InvalidInputError, LabelError, UnknownIDError
 from ._labels import LabelStore
@@ -51,14 +51,6 @@ DEFAULT_HEAD = "ensemble"
 
 _FORMAT = "anomalymatch_astro.ActiveLearningSession"
 _FORMAT_VERSION = 1
-
-
-def _ids_sha256(ids):
-    h = hashlib.sha256()
-    for obj_id in ids:
-        h.update(str(obj_id).encode())
-        h.update(b"\0")
-    return h.hexdigest()
 
 
 def _write_json_atomic(path, obj):
@@ -272,7 +264,7 @@ class ActiveLearningSession:
                 self.default_mode = state["default_mode"]
             if head is None and state.get("head") in HEADS:
                 self.head = state["head"]
-            if state.get("ids_sha256") != _ids_sha256(self._ids):
+            if state.get("ids_sha256") != ids_digest(self._ids):
                 msg = (f"the workdir {self.workdir!r} belongs to a different CutoutSet ({state.get('n')} "
                        f"objects, other ids); open it with the same cutouts or use a new workdir")
                 raise InvalidInputError(msg)
@@ -282,7 +274,7 @@ class ActiveLearningSession:
             self._state = {
                 "format": _FORMAT, "format_version": _FORMAT_VERSION,
                 "cutouts_path": os.path.abspath(cutouts_path) if cutouts_path else None,
-                "n": len(self._ids), "ids_sha256": _ids_sha256(self._ids),
+                "n": len(self._ids), "ids_sha256": ids_digest(self._ids),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }
             self._save_state()

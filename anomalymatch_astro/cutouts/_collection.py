@@ -27,8 +27,14 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import QTable, Table, vstack
 
-from ..utils.exceptions import (AnomalyMatchError, BandMismatchError, FITSReadError, InvalidInputError,
-                                UnknownIDError, WriteError)
+from ..utils.exceptions import (
+    AnomalyMatchError,
+    BandMismatchError,
+    FITSReadError,
+    InvalidInputError,
+    UnknownIDError,
+    WriteError,
+)
 
 __all__ = ["CutoutSet", "concatenate"]
 

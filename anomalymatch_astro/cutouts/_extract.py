@@ -30,8 +30,7 @@ from astropy.wcs.utils import proj_plane_pixel_scales, wcs_to_celestial_frame
 from scipy.ndimage import map_coordinates
 
 from ..utils import progress_bar
-from ..utils.exceptions import (InvalidInputError, NoOverlapError, NonFinitePixelsWarning,
-                                PartialOverlapWarning)
+from ..utils.exceptions import InvalidInputError, NonFinitePixelsWarning, NoOverlapError, PartialOverlapWarning
 from ._collection import CutoutSet, _check_ids
 from ._io import parse_images
 

@@ -23,6 +23,7 @@ import h5py
 import numpy as np
 
 from ..utils import progress_bar
+from ..utils._hashing import ids_digest
 from ..utils.exceptions import InvalidInputError
 
 __all__ = ["EmbeddingCache", "compute_embeddings", "embedding_key", "rotation_averaged"]
@@ -30,14 +31,6 @@ __all__ = ["EmbeddingCache", "compute_embeddings", "embedding_key", "rotation_av
 log = logging.getLogger(__name__)
 
 _FORMAT = "anomalymatch_astro.EmbeddingCache"
-
-
-def _ids_digest(ids):
-    h = hashlib.sha256()
-    for obj_id in ids:
-        h.update(str(obj_id).encode())
-        h.update(b"\0")
-    return h.hexdigest()
 
 
 def _normalizer_of(classifier):
@@ -83,7 +76,7 @@ def embedding_key(cutouts, classifier, *, rotation_average=False):
         "normalizer": _normalizer_of(classifier),
         "rotation_average": bool(rotation_average),
         "n": int(len(cutouts)),
-        "ids_sha256": _ids_digest(cutouts.ids),
+        "ids_sha256": ids_digest(cutouts.ids),
         "image_shape": [int(x) for x in cutouts.image_shape],
         "bands": list(cutouts.bands),
     }

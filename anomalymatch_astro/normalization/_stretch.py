@@ -12,9 +12,16 @@ import json
 import math
 
 import numpy as np
-from astropy.visualization import (AsinhStretch, AsymmetricPercentileInterval, LinearStretch,
-                                   LogStretch, MinMaxInterval, PercentileInterval, SqrtStretch,
-                                   ZScaleInterval)
+from astropy.visualization import (
+    AsinhStretch,
+    AsymmetricPercentileInterval,
+    LinearStretch,
+    LogStretch,
+    MinMaxInterval,
+    PercentileInterval,
+    SqrtStretch,
+    ZScaleInterval,
+)
 
 from ..utils.exceptions import InvalidInputError
 

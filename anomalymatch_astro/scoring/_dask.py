@@ -13,8 +13,8 @@ import tempfile
 import numpy as np
 
 from ..utils import progress_bar
-from ..utils.exceptions import InvalidInputError
 from ..utils._optional_deps import require
+from ..utils.exceptions import InvalidInputError
 from ._store import ScoreStore, ids_digest
 
 __all__ = ["score_cutouts_dask"]

@@ -11,24 +11,15 @@ moment (``kill -9`` included) leaves a store whose done batches are complete; a 
 recomputes only the rest.  Nothing is pickled.
 """
 
-import hashlib
 import json
 import os
 
 import numpy as np
 
+from ..utils._hashing import ids_digest
 from ..utils.exceptions import InvalidInputError
 
 __all__ = ["ScoreStore", "ids_digest"]
-
-
-def ids_digest(ids):
-    """sha256 of the ids in order (identifies the objects a store belongs to)."""
-    h = hashlib.sha256()
-    for obj_id in ids:
-        h.update(str(obj_id).encode())
-        h.update(b"\0")
-    return h.hexdigest()
 
 
 class ScoreStore:

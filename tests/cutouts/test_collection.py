@@ -8,8 +8,7 @@ from astropy.table import Table
 
 from anomalymatch_astro import CutoutSet
 from anomalymatch_astro.cutouts import concatenate
-from anomalymatch_astro.utils.exceptions import (BandMismatchError, FITSReadError, InvalidInputError,
-                                                 UnknownIDError)
+from anomalymatch_astro.utils.exceptions import BandMismatchError, FITSReadError, InvalidInputError, UnknownIDError
 
 
 @pytest.fixture

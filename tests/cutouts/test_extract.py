@@ -5,15 +5,18 @@ import warnings
 import numpy as np
 import pytest
 from astropy import units as u
-from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.nddata import Cutout2D, NDData
 from astropy.table import Table
 from astropy.wcs import WCS
 
 from anomalymatch_astro import make_cutouts
-from anomalymatch_astro.utils.exceptions import (InvalidInputError, NoOverlapError, NonFinitePixelsWarning,
-                                                 PartialOverlapWarning)
+from anomalymatch_astro.utils.exceptions import (
+    InvalidInputError,
+    NonFinitePixelsWarning,
+    NoOverlapError,
+    PartialOverlapWarning,
+)
 
 BANDS = ("f606w", "f814w", "f850lp")
 
@@ -64,7 +67,7 @@ def test_three_real_bands_on_one_grid(candels_path):
         cs = make_cutouts(images, coords, 32, progress=False)
         assert cs.bands == BANDS
         assert cs.meta["resampled_bands"] == []
-        for c, b in enumerate(BANDS):
+        for c in range(len(BANDS)):
             ref = Cutout2D(hdul[c + 1].data, coords[1], 32, wcs=wcs)
             np.testing.assert_array_equal(cs.data[1, c], ref.data)
     assert cs.data.dtype == np.float32

@@ -170,8 +170,9 @@ def _store_current(path):
                       st.tuples(st.just("garbage"), st.binary(min_size=1, max_size=256)),
                       st.tuples(st.just("schema"), st.sampled_from([
                           "CREATE TABLE events (x)", "CREATE TABLE meta (a, b, c)",
-                          "CREATE TABLE events (seq INTEGER PRIMARY KEY, id TEXT, label TEXT, time TEXT, user TEXT,"
-                          " cycle INTEGER, source TEXT); INSERT INTO events VALUES (1, 'a', 'oops', 't', 'u', 0, 'x')"]))))
+                          "CREATE TABLE events (seq INTEGER PRIMARY KEY, id TEXT, label TEXT, time TEXT, "
+                          "user TEXT, cycle INTEGER, source TEXT); "
+                          "INSERT INTO events VALUES (1, 'a', 'oops', 't', 'u', 0, 'x')"]))))
 def test_label_store_file(tmp_path_factory, edit):
     path = tmp_path_factory.mktemp("sqlite") / "labels.sqlite"
     kind, arg = edit

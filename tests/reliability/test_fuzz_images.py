@@ -30,7 +30,8 @@ KEYWORDS = st.fixed_dictionaries({}, optional={
     "PC1_1": FLOATS, "CUNIT1": st.sampled_from(["deg", "arcsec", "m", "bogus"]),
     "RADESYS": st.sampled_from(["ICRS", "FK5", "GALACTIC", "nonsense"]), "EQUINOX": FLOATS,
     "LONPOLE": FLOATS, "WCSAXES": st.integers(-1, 5), "BSCALE": st.sampled_from([1.0, 2.0, 0.0]),
-    "BZERO": st.sampled_from([0.0, 32768.0]), "BUNIT": st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=8),
+    "BZERO": st.sampled_from([0.0, 32768.0]),
+    "BUNIT": st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=8),
 })
 
 
@@ -104,8 +105,8 @@ def _good_fits_bytes(compressed=False):
 
 
 @FUZZ
-@given(compressed=st.booleans(), cut=st.one_of(st.just(1.0), st.floats(0, 1)), flips=st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)),
-                                                                        max_size=8))
+@given(compressed=st.booleans(), cut=st.one_of(st.just(1.0), st.floats(0, 1)),
+       flips=st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)), max_size=8))
 def test_truncated_and_corrupted_fits_files(tmp_path_factory, compressed, cut, flips):
     content = bytearray(_good_fits_bytes(compressed))
     for where, value in flips:

@@ -1,6 +1,5 @@
 """Streaming, resumable scoring: equal to AnomalyClassifier.score, survives kill -9, scores from FITS."""
 
-import os
 import subprocess
 import sys
 import textwrap
