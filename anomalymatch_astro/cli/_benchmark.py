@@ -7,7 +7,7 @@ HELP = "run the benchmark protocol on the offline data sets (or --suite throughp
 
 
 def add_arguments(parser):
-    parser.add_argument("--suite", choices=["protocol", "throughput", "all"], default="protocol")
+    parser.add_argument("--suite", choices=["protocol", "strategies", "throughput", "all"], default="protocol")
     parser.add_argument("-o", "--output", default="benchmark_results", help="folder for the ECSV/JSON results")
     parser.add_argument("--sets", nargs="+", default=None,
                         help="protocol sets: digits morphology mock_survey lens (default: all offline sets)")
@@ -62,5 +62,19 @@ def run(args):
         print_protocol_table(table)
         print(f"wrote {args.output}/protocol.ecsv and protocol_summary.ecsv")
     write_run_manifest(args, args.output, inputs=[args.local_data], seeds=args.seeds)
+    if args.suite in ("strategies", "all"):
+        import numpy as np
+
+        from ..evaluation._protocol import compare_strategies
+
+        table = compare_strategies(sets=args.sets or ("digits", "mock_survey"), seeds=args.seeds,
+                                   cycles=args.cycles, quick=args.quick, output=args.output)
+        last = table[table["cycle"] == max(table["cycle"])]
+        print(f"\nanomalies found after {max(table['cycle'])} cycles of 20 candidates (mean over seeds)")
+        for name in sorted(set(last["set"])):
+            for strategy in dict.fromkeys(last["strategy"]):
+                sel = (last["set"] == name) & (last["strategy"] == strategy)
+                print(f"  {name:<12} {strategy:<12} {np.mean(last['anomalies_found'][sel]):6.1f} "
+                      f"of {int(last['anomalies_available'][sel][0])} ({int(last['n_shown'][sel][0])} shown)")
     print(f"elapsed: {time.perf_counter() - start:.1f} s")
     return 0

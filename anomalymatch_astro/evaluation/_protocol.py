@@ -24,7 +24,7 @@ from astropy.table import Table
 
 from ..utils.exceptions import InvalidInputError
 
-__all__ = ["run_protocol", "summarize_protocol", "print_protocol_table", "PROTOCOLS", "METHODS"]
+__all__ = ["run_protocol", "summarize_protocol", "print_protocol_table", "compare_strategies", "PROTOCOLS", "METHODS"]
 
 log = logging.getLogger(__name__)
 
@@ -182,3 +182,74 @@ def print_protocol_table(table):
               f"{r['auroc_mean']:6.3f}±{r['auroc_std']:.3f} {r['auprc_mean']:6.3f}±{r['auprc_std']:.3f} "
               f"{r['precision_at_1pct_mean']:6.3f}±{r['precision_at_1pct_std']:.3f} "
               f"{r['found_in_first_100_mean']:10.1f} {r['train_seconds_mean']:8.1f}")
+
+
+def compare_strategies(*, sets=("digits", "mock_survey"), strategies=("top", "uncertainty", "diversity", "mix"),
+                       seeds=(0, 1, 2), cycles=3, n_per_cycle=20, quick=False, output=None):
+    """Anomalies found after each cycle when a person labels ``n_per_cycle`` candidates of one strategy.
+
+    The truth stands in for the person: every candidate shown is labelled what it is
+    (so every strategy pays for its false positives), then the session retrains in
+    ``"fast"`` mode on cached embeddings.
+
+    Parameters
+    ----------
+    sets : sequence of str, optional
+        Among ``PROTOCOLS`` (first anomaly class of each).
+    strategies : sequence of str, optional
+        Candidate strategies of `~anomalymatch_astro.ActiveLearningSession.candidates`.
+    seeds : sequence of int, optional
+        Seeds.
+    cycles : int, optional
+        Labelling cycles.
+    n_per_cycle : int, optional
+        Candidates labelled per cycle.
+    quick : bool, optional
+        Smaller sets.
+    output : str, optional
+        Folder for ``strategies.ecsv``.
+
+    Returns
+    -------
+    `~astropy.table.Table`
+        set, strategy, seed, cycle, n_shown, anomalies_found (in the candidates shown so far).
+    """
+    from .. import ActiveLearningSession, AnomalyClassifier
+    from ..datasets import start_labels
+
+    rows = []
+    for name in sets:
+        classes, n_anom, n_norm, options = PROTOCOLS[name]
+        if quick:
+            options = {**options, **_QUICK[name]}
+        for seed in seeds:
+            cutouts = _load(name, classes[0], seed, options)
+            truth = np.asarray(cutouts.table["is_anomaly"], dtype=bool)
+            is_anomaly = dict(zip(cutouts.ids, truth))
+            labels = start_labels(truth, ids=cutouts.ids, n_anomalies=n_anom, n_normals=n_norm, seed=seed)
+            embeddings = None
+            for strategy in strategies:
+                clf = AnomalyClassifier(image_size=min(64, cutouts.image_shape[0]), seed=seed)
+                session = ActiveLearningSession(cutouts, labels=labels, classifier=clf, default_mode="fast")
+                if embeddings is not None:
+                    session._embeddings = embeddings
+                session.train(progress=False)
+                embeddings = session._embeddings
+                found = shown = 0
+                for cycle in range(1, cycles + 1):
+                    ids = [str(i) for i in session.candidates(n_per_cycle, strategy=strategy)["id"]]
+                    if not ids:
+                        break
+                    shown += len(ids)
+                    found += int(sum(is_anomaly[i] for i in ids))
+                    session.label({i: "anomaly" if is_anomaly[i] else "normal" for i in ids}, source="oracle")
+                    session.train(progress=False)
+                    rows.append({"set": name, "strategy": strategy, "seed": seed, "cycle": cycle,
+                                 "n_shown": shown, "anomalies_found": found,
+                                 "anomalies_available": int(truth.sum()) - n_anom})
+                session.close()
+    table = Table(rows=rows)
+    if output is not None:
+        os.makedirs(output, exist_ok=True)
+        table.write(os.path.join(output, "strategies.ecsv"), overwrite=True)
+    return table

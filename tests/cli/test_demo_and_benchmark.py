@@ -49,3 +49,14 @@ def test_throughput_small(tmp_path):
     assert result["full_path_images_per_s"] > 0 and result["bare_forward_images_per_s"] > 0
     json.dumps(result)
     assert os.path.exists(tmp_path / "cutouts_64.h5")
+
+
+def test_compare_strategies_quick(tmp_path):
+    from anomalymatch_astro.evaluation._protocol import compare_strategies
+
+    table = compare_strategies(sets=["digits"], strategies=["top", "diversity"], seeds=[0], cycles=2,
+                               n_per_cycle=10, quick=True, output=tmp_path)
+    assert set(table["strategy"]) == {"top", "diversity"}
+    top = table[(table["strategy"] == "top") & (table["cycle"] == 2)]
+    assert top["n_shown"][0] == 20 and top["anomalies_found"][0] >= 5
+    assert (tmp_path / "strategies.ecsv").exists()
