@@ -120,11 +120,17 @@ def run_demo(output="anomalymatch_demo", *, n_objects=1500, cycles=3, mode=None,
     session_kwargs = {} if mode is None else {"default_mode": mode}
     session = ActiveLearningSession(cutouts, labels=labels, classifier=classifier,
                                     workdir=os.path.join(output, "session"), **session_kwargs)
+    t_initial = time.perf_counter()
+    session.train(iterations=iterations, progress=progress)  # the initial training, kept for the plots
+    t_initial = time.perf_counter() - t_initial
+    initial_scores = np.array(session.scores)
+    initial_unlabelled = ~session.labelled_mask()
     records = simulate_oracle(session, truth, cycles=cycles, iterations=iterations, progress=progress)
     columns = ("cycle", "mode", "n_labelled", "n_anomalies_labelled", "auroc", "auprc", "precision_at_1pct",
                "found_in_first_100", "train_seconds")
     # a cycle that found every anomaly ends the protocol: its metrics are NaN ("exhausted")
     result.metrics = Table(rows=[{k: r.get(k, np.nan) for k in columns} for r in records])
+    result.metrics["train_seconds"][0] = t_initial
     result.metrics.write(os.path.join(output, "metrics.ecsv"), overwrite=True)
     result.files["metrics"] = os.path.join(output, "metrics.ecsv")
     result.seconds["learning"] = time.perf_counter() - t2
@@ -140,23 +146,31 @@ def run_demo(output="anomalymatch_demo", *, n_objects=1500, cycles=3, mode=None,
         path = os.path.join(output, f"catalog.{ext}")
         write_table(table, path, overwrite=True)  # SkyCoord and provenance survive in both formats
         result.files[f"catalog_{ext}"] = path
-    order = np.argsort(-np.asarray(session.scores))
-    unlabelled = ~session.labelled_mask()
-    top = [i for i in order if unlabelled[i]][:32]
-    tags = {str(cutouts.ids[i]): ("ANOMALY " if truth[i] else "") + str(cutouts.table["kind"][i]) for i in top}
-    fig = plot_gallery(cutouts[np.array(top)], scores=np.asarray(session.scores)[top], labels=tags, ncols=8,
-                       title="top 32 unlabelled candidates after active learning (truth shown)")
+    scores = np.asarray(session.scores)
+    labelled = session.labels
+    top = np.argsort(-scores, kind="stable")[:32]  # the top of the catalogue the astronomer takes away
+    tags = {}
+    for i in top:
+        obj_id = str(cutouts.ids[i])
+        status = f"[{labelled[obj_id]}]" if obj_id in labelled else "[new]"
+        tags[obj_id] = f"{status} {cutouts.table['kind'][i]}"
+    fig = plot_gallery(cutouts[top], scores=scores[top], labels=tags, ncols=8,
+                       title=f"top 32 of the catalogue after {cycles} cycles: [label given] or [new]; truth kind")
     result.files["gallery_candidates"] = os.path.join(output, "gallery_candidates.png")
     fig.savefig(result.files["gallery_candidates"], dpi=110)
     from .visualization import plot_roc_pr, plot_score_histogram
 
-    shown = unlabelled
-    if truth[unlabelled].all() or not truth[unlabelled].any():  # every anomaly found: show all objects
-        shown = np.ones_like(unlabelled)
-    fig = plot_score_histogram(np.asarray(session.scores)[shown], is_anomaly=truth[shown])
+    fig = plot_score_histogram(scores, is_anomaly=truth)
     result.files["score_histogram"] = os.path.join(output, "score_histogram.png")
     fig.savefig(result.files["score_histogram"], dpi=110)
-    fig = plot_roc_pr(np.asarray(session.scores)[shown], truth[shown])
+    # ROC / PR of the initial training on the objects then unlabelled, and of the final model on
+    # the objects still unlabelled (the hardest leftovers), when both classes are there
+    fig = plot_roc_pr(initial_scores[initial_unlabelled], truth[initial_unlabelled],
+                      label=f"after the initial training ({int(initial_unlabelled.sum())} unlabelled)")
+    unlabelled = ~session.labelled_mask()
+    if truth[unlabelled].any() and not truth[unlabelled].all():
+        plot_roc_pr(scores[unlabelled], truth[unlabelled], ax=fig.axes[:2],
+                    label=f"after {cycles} cycles ({int(unlabelled.sum())} still unlabelled)")
     result.files["roc_pr"] = os.path.join(output, "roc_pr.png")
     fig.savefig(result.files["roc_pr"], dpi=110)
     session.close()
