@@ -13,6 +13,8 @@ def add_arguments(parser):
     parser.add_argument("--iterations", type=int, help="FixMatch iterations per training")
     parser.add_argument("--image-size", type=int, default=64, help="network input size in pixels")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-rotation-average", action="store_true",
+                        help="embed each cutout once instead of averaging its 8 rotations and flips (faster)")
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -25,6 +27,7 @@ def run(args):
           f"active learning ({args.cycles} cycles) -> catalogue, into {args.output}/")
     result = run_demo(args.output, n_objects=args.n_objects, cycles=args.cycles, mode=args.mode,
                       iterations=args.iterations, image_size=args.image_size, seed=args.seed,
+                      rotation_average=not args.no_rotation_average,
                       progress=not args.no_progress)
     print(f"\n{result.n_objects} objects, {result.n_anomalies} injected anomalies "
           f"({100 * result.n_anomalies / max(result.n_objects, 1):.1f}%)")

@@ -10,7 +10,9 @@ Methods (the session with one setting each):
 ``probe``      the linear probe: class-balanced logistic regression on frozen embeddings
 ``knn``        similarity to the labelled anomalies in embedding space
 ``spreading``  label spreading on the embeddings' kNN graph (semi-supervised)
-``ensemble``   the session's fast head (rank average of the heads above)
+``ensemble``   the session's fast head (rank average of the probe and kNN)
+``ensemble_rot`` the same on rotation-averaged embeddings (mean over the 8 rotations and
+               flips of each cutout: the sky has no up)
 ``fixmatch``   FixMatch fine-tuning of the EfficientNet
 ``both``       FixMatch and the fast head, combined by rank averaging (the session's default)
 """
@@ -28,14 +30,15 @@ __all__ = ["run_protocol", "summarize_protocol", "print_protocol_table", "compar
 
 log = logging.getLogger(__name__)
 
-#: method name -> (session training mode, fast head)
+#: method name -> (session training mode, fast head, rotation-averaged embeddings)
 METHODS = {
-    "probe": ("fast", "logistic"),
-    "knn": ("fast", "knn"),
-    "spreading": ("fast", "spreading"),
-    "ensemble": ("fast", "ensemble"),
-    "fixmatch": ("fixmatch", "ensemble"),
-    "both": ("both", "ensemble"),
+    "probe": ("fast", "logistic", False),
+    "knn": ("fast", "knn", False),
+    "spreading": ("fast", "spreading", False),
+    "ensemble": ("fast", "ensemble", False),
+    "ensemble_rot": ("fast", "ensemble", True),
+    "fixmatch": ("fixmatch", "ensemble", False),
+    "both": ("both", "ensemble", False),
 }
 
 #: set name -> (anomaly classes, start anomalies, start normals, set options)
@@ -120,19 +123,19 @@ def run_protocol(*, sets=None, seeds=(0, 1, 2), cycles=3, methods=None, iteratio
                 truth = np.asarray(cutouts.table["is_anomaly"], dtype=bool)
                 labels = start_labels(truth, ids=cutouts.ids, n_anomalies=n_anom, n_normals=n_norm, seed=seed)
                 size = image_size or min(64, cutouts.image_shape[0])
-                embeddings = None
+                embeddings = {}
                 for method in methods:
-                    mode, head = METHODS[method]
+                    mode, head, rotation_average = METHODS[method]
                     clf = AnomalyClassifier(image_size=size, seed=seed)
                     session = ActiveLearningSession(cutouts, labels=labels, classifier=clf, head=head,
-                                                    default_mode=mode)
-                    if embeddings is not None:
-                        session._embeddings = embeddings  # the same frozen embeddings for every method
+                                                    default_mode=mode, rotation_average=rotation_average)
+                    if rotation_average in embeddings:
+                        session._embeddings = embeddings[rotation_average]  # the same frozen embeddings
                     t0 = time.perf_counter()
                     records = simulate_oracle(session, truth, cycles=cycles, iterations=iterations,
                                               progress=progress)
-                    if mode == "fast" and embeddings is None:
-                        embeddings = session._embeddings
+                    if mode == "fast" and rotation_average not in embeddings:
+                        embeddings[rotation_average] = session._embeddings
                     for r in records:
                         rows.append({"set": name, "anomaly_class": str(anomaly_class), "seed": seed,
                                      "method": method, "cycle": r["cycle"], "n_labelled": r["n_labelled"],
