@@ -92,10 +92,15 @@ def _check_bands(bands, n_channels):
     return bands
 
 
+def default_ids(n):
+    """The ids given to ``n`` objects that have none: ``obj0 ... obj<n-1>``, zero-padded to one width."""
+    width = max(1, len(str(n - 1)))
+    return np.array([f"obj{i:0{width}d}" for i in range(n)])
+
+
 def _check_ids(ids, n):
     if ids is None:
-        width = max(1, len(str(n - 1)))
-        return np.array([f"obj{i:0{width}d}" for i in range(n)])
+        return default_ids(n)
     ids = np.asarray([str(i) for i in ids])
     if ids.shape != (n,):
         msg = f"{len(ids)} ids given for {n} cutouts"

@@ -31,7 +31,7 @@ from scipy.ndimage import map_coordinates
 
 from ..utils import progress_bar
 from ..utils.exceptions import InvalidInputError, NonFinitePixelsWarning, NoOverlapError, PartialOverlapWarning
-from ._collection import CutoutSet, _check_ids
+from ._collection import CutoutSet, _check_ids, default_ids
 from ._io import parse_images
 
 __all__ = ["make_cutouts", "cutout_wcs", "parse_positions"]
@@ -450,8 +450,7 @@ def _make_cutouts(parsed, coords, obj_ids, extra, size, *, reference_band, grid_
     has_missing = missing.any(axis=1)
 
     if obj_ids is None:
-        width = max(1, len(str(n - 1)))
-        obj_ids = np.array([f"obj{i:0{width}d}" for i in range(n)])
+        obj_ids = default_ids(n)
     table = QTable()
     table["id"] = obj_ids
     icrs = coords.icrs

@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from ..cutouts import CutoutSet, make_cutouts, parse_positions
+from ..cutouts._collection import default_ids
 from ..utils import progress_bar
 from ..utils.exceptions import InvalidInputError
 from ._preprocess import prepare_batch
@@ -230,8 +231,7 @@ def score_images(classifier, images, positions, size, *, ids=None, output=None, 
     classifier._check_bands(bands)
     coords, obj_ids, _ = parse_positions(positions, ids=ids)
     if obj_ids is None:
-        width = max(1, len(str(len(coords) - 1)))
-        obj_ids = np.array([f"obj{i:0{width}d}" for i in range(len(coords))])
+        obj_ids = default_ids(len(coords))
     make_kwargs.setdefault("on_missing", "flag")
     key = {"ids": ids_digest(obj_ids), "model": classifier.model_hash, "images": sorted(map(str, images.values()))}
     with tempfile.TemporaryDirectory() as tmp:
