@@ -1,10 +1,13 @@
-"""Synthetic and offline data sets with known anomalies.
+"""Synthetic and offline data sets with known anomalies, and local copies of the paper's sets.
 
 `make_mock_survey` writes a multi-band FITS survey (bands on different pixel
 grids, real TAN WCS) with injected lenses, mergers, artefacts and odd colours,
 and its truth catalogue; `make_lens_survey` is the hard variant (faint thin arcs
 at 1%).  `make_morphology_set`, `make_digits_set` and `load_benchmark_set` give
 in-memory benchmark sets; `start_labels` draws the protocol's start labels.
+`load_galaxy_mnist` and `load_image_folder` read the paper's GalaxyMNIST and
+miniImageNet (or any ImageNet-style folder) from copies the user has on disk
+(nothing is downloaded), and `find_local_sets` finds such copies under a folder.
 """
 
 from ._benchmarks import (
@@ -15,7 +18,9 @@ from ._benchmarks import (
     make_morphology_set,
     start_labels,
 )
+from ._local import GALAXY_MNIST_CLASSES, IMAGE_EXTENSIONS, find_local_sets, load_galaxy_mnist, load_image_folder
 from ._mock_survey import ANOMALY_KINDS, MockSurvey, make_lens_survey, make_mock_survey
 
-__all__ = ["ANOMALY_KINDS", "BENCHMARK_SETS", "MORPHOLOGY_CLASSES", "MockSurvey", "load_benchmark_set",
+__all__ = ["ANOMALY_KINDS", "BENCHMARK_SETS", "GALAXY_MNIST_CLASSES", "IMAGE_EXTENSIONS", "MORPHOLOGY_CLASSES",
+           "MockSurvey", "find_local_sets", "load_benchmark_set", "load_galaxy_mnist", "load_image_folder",
            "make_digits_set", "make_lens_survey", "make_mock_survey", "make_morphology_set", "start_labels"]

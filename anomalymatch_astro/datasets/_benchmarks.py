@@ -280,18 +280,23 @@ def load_benchmark_set(name, *, seed=0, **kwargs):
 
     Parameters
     ----------
-    name : {"digits", "morphology", "mock_survey", "lens"}
+    name : {"digits", "morphology", "mock_survey", "lens", "galaxy_mnist", "image_folder"}
         ``"digits"``: `make_digits_set`; ``"morphology"``: `make_morphology_set`;
         ``"mock_survey"``: a `make_mock_survey` survey (all four anomaly kinds, 3%)
         cut into 64-pixel g, r, i cutouts on the reference grid (the other bands
         reprojected); ``"lens"``: the same from `make_lens_survey` (faint thin arcs
-        at 1%, the hard set).
+        at 1%, the hard set).  The paper's sets from a copy on disk, which need
+        ``path=`` (nothing is downloaded; `find_local_sets` finds copies):
+        ``"galaxy_mnist"``: `load_galaxy_mnist`; ``"image_folder"``:
+        `load_image_folder` (miniImageNet or any ImageNet-style folder; also needs
+        ``anomaly_class=``).
     seed : int, optional
         Random seed.
     **kwargs
         Passed to the builder.  For the surveys also ``directory`` (keep the FITS
         files there instead of a temporary directory), ``cutout_size`` (pixels,
-        default 64) and ``progress``.
+        default 64) and ``progress``.  For ``"galaxy_mnist"`` and ``"image_folder"``,
+        ``path`` (the local copy) is required.
 
     Returns
     -------
@@ -312,7 +317,17 @@ def load_benchmark_set(name, *, seed=0, **kwargs):
         return make_morphology_set(seed=seed, **kwargs)
     if name in ("mock_survey", "lens"):
         return _survey_cutouts(name, seed=seed, **kwargs)
-    msg = f"unknown benchmark set {name!r}; choose one of {BENCHMARK_SETS}"
+    if name in ("galaxy_mnist", "image_folder"):
+        from ._local import load_galaxy_mnist, load_image_folder
+
+        if kwargs.get("path") is None:
+            msg = (f"the benchmark set {name!r} is read from your local copy: pass path=<folder or file> "
+                   "(nothing is downloaded; find_local_sets(folder) finds copies)")
+            raise InvalidInputError(msg)
+        loader = load_galaxy_mnist if name == "galaxy_mnist" else load_image_folder
+        return loader(kwargs.pop("path"), seed=seed, **kwargs)
+    msg = (f"unknown benchmark set {name!r}; choose one of {BENCHMARK_SETS}, or 'galaxy_mnist' / 'image_folder' "
+           "with path=<your local copy>")
     raise InvalidInputError(msg)
 
 
