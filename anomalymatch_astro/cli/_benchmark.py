@@ -15,14 +15,21 @@ def add_arguments(parser):
     parser.add_argument("--cycles", type=int, default=3)
     parser.add_argument("--methods", nargs="+", default=None,
                         help="methods side by side (default: probe knn fixmatch both default)")
+    parser.add_argument("--classes", nargs="+", default=None,
+                        help="run only these anomaly classes (e.g. 3 8 spiral); default: all of each set")
     parser.add_argument("--iterations", type=int, default=None, help="FixMatch iterations per training")
     parser.add_argument("--quick", action="store_true", help="small sets and one seed (a smoke run)")
     parser.add_argument("--local-data", default=None,
                         help="folder with GalaxyMNIST / miniImageNet copies (see the docs)")
     parser.add_argument("--n", type=int, default=2048, help="throughput: cutouts in the small set")
-    parser.add_argument("--image-size", type=int, default=64, help="throughput: image size")
+    parser.add_argument("--image-size", type=int, default=None,
+                        help="throughput: cutout and network size (default 64); protocol: network input size "
+                             "(default: the cutout size, at most 64)")
     parser.add_argument("--batch-size", type=int, default=256, help="throughput: batch size")
     parser.add_argument("--workers", type=int, default=1, help="throughput: loader workers")
+    parser.add_argument("--skip-memory", action="store_true",
+                        help="throughput: skip the flat-memory check (it writes and scores 10x --n cutouts)")
+    parser.add_argument("--skip-dask", action="store_true", help="throughput: skip the Dask scaling part")
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -31,8 +38,9 @@ def _throughput(args):
 
     from ..scoring._throughput import run_throughput_benchmark
 
-    result = run_throughput_benchmark(n=args.n, image_size=args.image_size, batch_size=args.batch_size,
-                                      num_workers=args.workers, progress=not args.no_progress)
+    result = run_throughput_benchmark(n=args.n, image_size=args.image_size or 64, batch_size=args.batch_size,
+                                      num_workers=args.workers, rss=not args.skip_memory,
+                                      dask=not args.skip_dask, progress=not args.no_progress)
     os.makedirs(args.output, exist_ok=True)
     path = os.path.join(args.output, "throughput.json")
     with open(path, "w") as f:
@@ -57,7 +65,8 @@ def run(args):
         from ..evaluation._protocol import print_protocol_table, run_protocol
 
         table = run_protocol(sets=args.sets, seeds=args.seeds, cycles=args.cycles, methods=args.methods,
-                             iterations=args.iterations, quick=args.quick, local_data=args.local_data,
+                             iterations=args.iterations, anomaly_classes=args.classes,
+                             image_size=args.image_size, quick=args.quick, local_data=args.local_data,
                              output=args.output, progress=not args.no_progress)
         print_protocol_table(table)
         print(f"wrote {args.output}/protocol.ecsv and protocol_summary.ecsv")

@@ -26,7 +26,8 @@ from astropy.table import Table
 
 from ..utils.exceptions import InvalidInputError
 
-__all__ = ["run_protocol", "summarize_protocol", "print_protocol_table", "compare_strategies", "PROTOCOLS", "METHODS"]
+__all__ = ["run_protocol", "summarize_protocol", "print_protocol_table", "compare_strategies", "PROTOCOLS",
+           "LOCAL_PROTOCOLS", "METHODS"]
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,19 @@ PROTOCOLS = {
     "lens": ((None,), 5, 100, {"n_objects": 1500}),
 }
 
+#: sets read from the user's own copies (``local_data``): (anomaly classes, start anomalies, start
+#: normals, set options), as in the AnomalyMatch paper.  miniImageNet's anomaly classes are the first
+#: ``N_IMAGE_FOLDER_CLASSES`` class folders (sorted by name); all other classes are the normals.
+LOCAL_PROTOCOLS = {
+    "galaxy_mnist": (("smooth_round", "smooth_cigar", "edge_on_disk", "unbarred_spiral"), 10, 30,
+                     {"anomaly_fraction": 0.25, "split": "both"}),
+    "miniimagenet": (None, 5, 495, {"anomaly_fraction": 0.01, "image_size": 84}),
+}
+N_IMAGE_FOLDER_CLASSES = 5
+
 _QUICK = {"digits": {"anomaly_fraction": 0.02, "image_size": 32}, "morphology": {"n_per_class": 80},
-          "mock_survey": {"n_objects": 400}, "lens": {"n_objects": 600}}
+          "mock_survey": {"n_objects": 400}, "lens": {"n_objects": 600},
+          "galaxy_mnist": {"n_per_class": 80}, "miniimagenet": {"n_per_class": 20, "anomaly_fraction": 0.05}}
 
 
 def _load(name, anomaly_class, seed, options):
@@ -60,19 +72,48 @@ def _load(name, anomaly_class, seed, options):
     kwargs = dict(options)
     if name == "digits":
         kwargs["anomaly_digit"] = anomaly_class
-    elif name == "morphology":
+    elif name in ("morphology", "galaxy_mnist", "miniimagenet"):
         kwargs["anomaly_class"] = anomaly_class
-    return load_benchmark_set(name, seed=seed, **kwargs)
+    return load_benchmark_set("image_folder" if name == "miniimagenet" else name, seed=seed, **kwargs)
+
+
+def _protocols(local_data):
+    """The protocol table: the offline sets, plus the copies found under ``local_data``."""
+    protocols = dict(PROTOCOLS)
+    if local_data is None:
+        return protocols
+    from ..datasets import find_local_sets
+    from ..datasets._local import _scan_image_folder
+
+    found = find_local_sets(local_data)
+    if not found:
+        msg = (f"no GalaxyMNIST or miniImageNet copy was found under {str(local_data)!r}; see the "
+               "'Your own copies of GalaxyMNIST and miniImageNet' section of the datasets docs for the layouts")
+        raise InvalidInputError(msg)
+    for name, path in found.items():
+        classes, n_anom, n_norm, options = LOCAL_PROTOCOLS[name]
+        if classes is None:
+            records, _ = _scan_image_folder(path)
+            classes = tuple(sorted({r[1] for r in records}))[:N_IMAGE_FOLDER_CLASSES]
+        options = {**options, "path": str(path)}
+        if name == "galaxy_mnist" and path.is_dir():  # both splits when both files are there
+            have = [split for split in ("train", "test") if (path / f"{split}_dataset.hdf5").is_file()]
+            options["split"] = "both" if len(have) == 2 else have[0]
+        elif name == "galaxy_mnist":
+            options.pop("split")
+        protocols[name] = (classes, n_anom, n_norm, options)
+        log.info("local copy of %s: %s (anomaly classes %s)", name, path, ", ".join(map(str, classes)))
+    return protocols
 
 
 def run_protocol(*, sets=None, seeds=(0, 1, 2), cycles=3, methods=None, iterations=None, image_size=None,
-                 quick=False, local_data=None, output=None, progress=False):
+                 anomaly_classes=None, quick=False, local_data=None, output=None, progress=False):
     """Run the protocol and return one row per (set, class, seed, method, cycle).
 
     Parameters
     ----------
     sets : list of str, optional
-        Among ``PROTOCOLS`` (default: all).
+        Among ``PROTOCOLS``, and ``LOCAL_PROTOCOLS`` found under ``local_data`` (default: all of them).
     seeds : sequence of int, optional
         Seeds (at least 3 for a result worth reporting).
     cycles : int, optional
@@ -83,12 +124,19 @@ def run_protocol(*, sets=None, seeds=(0, 1, 2), cycles=3, methods=None, iteratio
         FixMatch iterations per training (default: the classifier's).
     image_size : int, optional
         Network input size (default: the cutout size, at most 64).
+    anomaly_classes : sequence, optional
+        Run only these anomaly classes of each set (compared as strings, e.g. ``["3", "spiral"]``);
+        a set without any of them runs all of its classes.
     quick : bool, optional
         Smaller sets, first anomaly class only (a smoke run).
     local_data : str, optional
-        Reserved for GalaxyMNIST / miniImageNet copies on disk (not bundled).
+        A folder holding your own copies of GalaxyMNIST and/or miniImageNet (found with
+        `~anomalymatch_astro.datasets.find_local_sets`); they join the sets as ``galaxy_mnist``
+        (4 classes, 25 % anomalies, 10 + 30 start labels) and ``miniimagenet`` (the first 5 class
+        folders each as the anomaly against all others, 1 %, 5 + 495 start labels).
     output : str, optional
-        Folder to write ``protocol.ecsv`` and ``protocol_summary.ecsv`` into.
+        Folder to write ``protocol.ecsv`` and ``protocol_summary.ecsv`` into; the rows so far
+        are rewritten after every anomaly class and seed, so a long run that is stopped keeps them.
     progress : bool, optional
         Progress bars.
 
@@ -100,21 +148,25 @@ def run_protocol(*, sets=None, seeds=(0, 1, 2), cycles=3, methods=None, iteratio
     from ..active_learning import simulate_oracle
     from ..datasets import start_labels
 
-    sets = list(sets or PROTOCOLS)
+    protocols = _protocols(local_data)
+    sets = list(sets or protocols)
     methods = list(methods or METHODS)
     for name in sets:
-        if name not in PROTOCOLS:
-            msg = f"unknown benchmark set {name!r}; choose from {list(PROTOCOLS)}"
+        if name not in protocols:
+            hint = (" (galaxy_mnist and miniimagenet need --local-data pointing at your copies)"
+                    if name in LOCAL_PROTOCOLS else "")
+            msg = f"unknown benchmark set {name!r}; choose from {list(protocols)}{hint}"
             raise InvalidInputError(msg)
     for m in methods:
         if m not in METHODS:
             msg = f"unknown method {m!r}; choose from {list(METHODS)}"
             raise InvalidInputError(msg)
-    if local_data is not None:
-        log.warning("local GalaxyMNIST / miniImageNet copies are not supported yet; %s is ignored", local_data)
     rows = []
     for name in sets:
-        classes, n_anom, n_norm, options = PROTOCOLS[name]
+        classes, n_anom, n_norm, options = protocols[name]
+        if anomaly_classes is not None:
+            wanted = {str(c) for c in anomaly_classes}
+            classes = tuple(c for c in classes if str(c) in wanted) or classes
         if quick:
             classes, options = classes[:1], {**options, **_QUICK[name]}
         for anomaly_class in classes:
@@ -147,14 +199,21 @@ def run_protocol(*, sets=None, seeds=(0, 1, 2), cycles=3, methods=None, iteratio
                     log.info("%s/%s seed %d %s: AUROC %.3f -> %.3f (%.0f s)", name, anomaly_class, seed, method,
                              records[0]["auroc"], records[-1]["auroc"], time.perf_counter() - t0)
                     session.close()
+                if output is not None:
+                    _write_results(rows, output)
     table = Table(rows=rows)
     summary = summarize_protocol(table)
     if output is not None:
-        os.makedirs(output, exist_ok=True)
-        table.write(os.path.join(output, "protocol.ecsv"), overwrite=True)
-        summary.write(os.path.join(output, "protocol_summary.ecsv"), overwrite=True)
+        _write_results(rows, output)
     table.meta["summary"] = summary
     return table
+
+
+def _write_results(rows, output):
+    table = Table(rows=rows)
+    os.makedirs(output, exist_ok=True)
+    table.write(os.path.join(output, "protocol.ecsv"), overwrite=True)
+    summarize_protocol(table).write(os.path.join(output, "protocol_summary.ecsv"), overwrite=True)
 
 
 def summarize_protocol(table):

@@ -60,3 +60,66 @@ def test_compare_strategies_quick(tmp_path):
     top = table[(table["strategy"] == "top") & (table["cycle"] == 2)]
     assert top["n_shown"][0] == 20 and top["anomalies_found"][0] >= 5
     assert (tmp_path / "strategies.ecsv").exists()
+
+
+def _fake_galaxy_mnist(folder, n_per_class=30, seed=0):
+    """A tiny GalaxyMNIST-layout copy: class k is a Gaussian blob of width 3 + 4 k pixels, plus noise."""
+    import h5py
+
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(4), n_per_class).astype(np.uint8)
+    yy, xx = np.mgrid[:64, :64] - 31.5
+    widths = 3.0 + 4.0 * labels
+    blobs = np.exp(-(yy**2 + xx**2)[None] / (2 * widths[:, None, None] ** 2))
+    images = 200 * blobs[..., None] + rng.normal(20, 5, (len(labels), 64, 64, 3))
+    folder.mkdir(parents=True, exist_ok=True)
+    with h5py.File(folder / "train_dataset.hdf5", "w") as f:
+        f.create_dataset("images", data=np.clip(images, 0, 255).astype(np.uint8))
+        f.create_dataset("labels", data=labels)
+
+
+def test_protocol_on_local_galaxy_mnist(tmp_path):
+    _fake_galaxy_mnist(tmp_path / "data" / "GalaxyMNIST")
+    table = run_protocol(sets=["galaxy_mnist"], seeds=[0], cycles=1, methods=["probe"],
+                         anomaly_classes=["unbarred_spiral"], local_data=tmp_path / "data",
+                         output=tmp_path / "out")
+    assert set(table["set"]) == {"galaxy_mnist"} and set(table["anomaly_class"]) == {"unbarred_spiral"}
+    assert list(table["cycle"]) == [0, 1]
+    assert table["anomaly_fraction"][0] == 0.25
+    assert table["auroc"][0] > 0.9  # the widest blobs are easy to tell apart
+    assert (tmp_path / "out" / "protocol.ecsv").exists()
+
+
+def test_protocol_local_data_errors(tmp_path):
+    import pytest
+
+    from anomalymatch_astro.utils.exceptions import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="--local-data"):
+        run_protocol(sets=["galaxy_mnist"], methods=["probe"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InvalidInputError, match="no GalaxyMNIST or miniImageNet copy"):
+        run_protocol(sets=["digits"], methods=["probe"], local_data=tmp_path / "empty")
+
+
+def test_benchmark_cli_classes_and_merge(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    runs = []
+    for digit in ("3", "8"):
+        out = tmp_path / f"run{digit}"
+        rc = main(["benchmark", "--sets", "digits", "--classes", digit, "--quick", "--seeds", "0", "--cycles", "0",
+                   "--methods", "probe", "--no-progress", "-o", str(out)])
+        assert rc == 0
+        runs.append(out)
+        assert set(Table.read(out / "protocol.ecsv")["anomaly_class"]) == {digit}
+    script = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "merge_protocol.py")
+    merged = tmp_path / "merged"
+    done = subprocess.run([sys.executable, script, str(merged), *map(str, runs), str(tmp_path / "nothing")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    table = Table.read(merged / "protocol.ecsv")
+    assert sorted(set(table["anomaly_class"])) == ["3", "8"]
+    summary = Table.read(merged / "protocol_summary.ecsv")
+    assert summary["n_runs"][0] == 2
