@@ -188,10 +188,11 @@ class Normalizer:
                 for b in range(nb):
                     image = batch[i, b] if self.per_band else batch[i]
                     lo[i, b], hi[i, b] = self.limits(image)
-        scaled = (batch - lo) / (hi - lo)
-        np.clip(scaled, 0.0, 1.0, out=scaled)
-        scaled[~np.isfinite(scaled)] = 0.0
-        out[...] = stretch(scaled, clip=True)
+        np.subtract(batch, lo, out=out)
+        out /= hi - lo
+        np.clip(out, 0.0, 1.0, out=out)  # +-inf become 0 or 1 here; NaN stays NaN ...
+        np.nan_to_num(out, copy=False, nan=0.0)  # ... and becomes 0
+        stretch(out, clip=True, out=out)
         return out.reshape(data.shape)
 
     def _percentile_limits(self, flat):
@@ -201,11 +202,18 @@ class Normalizer:
         else:
             lower = (100.0 - self.percentile) / 2.0
             upper = 100.0 - lower
-        flat = np.where(np.isfinite(flat), flat, np.nan)
-        all_nan = np.all(np.isnan(flat), axis=-1)
-        flat = np.where(all_nan[..., None], 0.0, flat)
-        limits = np.nanpercentile(flat, [lower, upper], axis=-1)
-        limits = np.moveaxis(limits, 0, -1).astype(np.float32)
+        finite = np.isfinite(flat)
+        clean = finite.all(axis=-1)
+        limits = np.empty(flat.shape[:-1] + (2,), np.float32)
+        if clean.any():
+            # rows without NaN/inf: np.percentile is vectorised (one partition for all rows), unlike
+            # np.nanpercentile, which loops over rows in Python; both interpolate the same way
+            limits[clean] = np.moveaxis(np.percentile(flat[clean], [lower, upper], axis=-1), 0, -1)
+        if not clean.all():
+            rows = np.where(finite[~clean], flat[~clean], np.nan)
+            all_nan = np.all(np.isnan(rows), axis=-1)
+            rows[all_nan] = 0.0
+            limits[~clean] = np.moveaxis(np.nanpercentile(rows, [lower, upper], axis=-1), 0, -1)
         bad = ~(limits[..., 1] > limits[..., 0])
         limits[..., 1] = np.where(bad, limits[..., 0] + 1.0, limits[..., 1])
         return limits
