@@ -177,7 +177,11 @@ class ActiveLearningSession:
         ``"knn"``, ``"spreading"``, or any object with ``fit(embeddings, labels)``
         / ``score(embeddings)``.
     rotation_average : bool, optional
-        Use rotation/flip-averaged embeddings (8x the embedding cost).
+        Embed every cutout as the mean of its 8 rotations and flips (default: True, because
+        the sky has no up; 8x the one-off embedding cost).  The benchmark ranks the ensemble
+        head on these embeddings best or level on every set (morphology, digits, the mock
+        survey, the lens set; docs/benchmarks.rst).  Set False for images with a natural
+        orientation.
     batch_size : int, optional
         Batch size for embedding and scoring.
 
@@ -209,7 +213,7 @@ class ActiveLearningSession:
     """
 
     def __init__(self, cutouts, *, labels=None, classifier=None, workdir=None, user=None,
-                 default_mode=None, head=None, rotation_average=False, batch_size=256):
+                 default_mode=None, head=None, rotation_average=True, batch_size=256):
         if not (hasattr(cutouts, "ids") and hasattr(cutouts, "iter_batches")):
             msg = f"cutouts must be a CutoutSet, got {type(cutouts).__name__}"
             raise InvalidInputError(msg)
