@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 
 def simulate_oracle(session, is_anomaly, *, cycles=3, n_anomalies=10, n_false_positives=10, mode=None,
-                    iterations=None, k=100, progress=False):
+                    iterations=None, k=100, held_out=None, progress=False):
     """Run AnomalyMatch's active-learning protocol with the truth standing in for the user.
 
     After an initial training (skipped when the session already has scores), each
@@ -39,6 +39,11 @@ def simulate_oracle(session, is_anomaly, *, cycles=3, n_anomalies=10, n_false_po
         FixMatch steps per training.
     k : int, optional
         ``k`` of recall at k.
+    held_out : array-like of bool, optional
+        Objects the oracle never labels and on which alone the metrics are measured
+        (the paper's test split).  They stay in the session as unlabelled data, as in real
+        use.  Without it, the metrics are measured on every object not labelled at that
+        point, and a small set can run out of anomalies to find.
     progress : bool, optional
         Progress bars while training.
 
@@ -48,8 +53,8 @@ def simulate_oracle(session, is_anomaly, *, cycles=3, n_anomalies=10, n_false_po
         One per evaluation: ``cycle`` (0 = the initial training), ``mode``,
         ``n_labelled``, ``n_anomalies_labelled``, ``n_new_anomalies`` (true anomalies
         found in this cycle's top-scored candidates), ``train_seconds``, ``exhausted``
-        (True when no unlabelled anomaly is left: the metrics are then NaN and the
-        protocol stops early) and every
+        (True when no unlabelled anomaly is left among the evaluated objects: the metrics
+        are then NaN and the protocol stops early) and every
         metric of `~anomalymatch_astro.evaluate` (``auroc``, ``auprc``,
         ``precision_at_1pct`` ...).
     """
@@ -59,6 +64,15 @@ def simulate_oracle(session, is_anomaly, *, cycles=3, n_anomalies=10, n_false_po
         raise InvalidInputError(msg)
     from ..evaluation import evaluate
 
+    if held_out is None:
+        held_out = np.zeros(len(truth), dtype=bool)
+    held_out = np.asarray(held_out).astype(bool)
+    if held_out.shape != truth.shape:
+        msg = f"held_out must have one value per cutout ({len(truth)}), got shape {held_out.shape}"
+        raise InvalidInputError(msg)
+    if held_out.any() and (session.labelled_mask() & held_out).any():
+        msg = "some held-out objects are already labelled; start labels must come from the other objects"
+        raise InvalidInputError(msg)
     ids = np.asarray(session.cutouts.ids).astype(str)
     records = []
 
@@ -67,9 +81,10 @@ def simulate_oracle(session, is_anomaly, *, cycles=3, n_anomalies=10, n_false_po
         row = {"cycle": cycle, "mode": session._last_mode, "n_labelled": int(mask.sum()),
                "n_anomalies_labelled": int((mask & truth).sum()), "n_new_anomalies": n_new,
                "train_seconds": float(seconds)}
-        left = truth[~mask]
+        exclude = ~held_out if held_out.any() else mask
+        left = truth[~exclude]
         if left.any() and not left.all():
-            row.update(evaluate(session.scores, truth, exclude=mask, k=k))
+            row.update(evaluate(session.scores, truth, exclude=exclude, k=k))
         else:  # every anomaly (or every normal) is labelled: nothing left to rank
             row.update(auroc=float("nan"), auprc=float("nan"), precision_at_1pct=float("nan"))
         row["exhausted"] = not left.any()
@@ -83,7 +98,7 @@ def simulate_oracle(session, is_anomaly, *, cycles=3, n_anomalies=10, n_false_po
     for c in range(1, int(cycles) + 1):
         scores = session.scores
         order = np.argsort(-scores, kind="stable")
-        free = ~session.labelled_mask()[order]
+        free = ~(session.labelled_mask() | held_out)[order]
         order = order[free]
         anomalies = order[truth[order]][:n_anomalies]
         normals = order[~truth[order]][:n_false_positives]

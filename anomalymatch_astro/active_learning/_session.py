@@ -182,6 +182,13 @@ class ActiveLearningSession:
         head on these embeddings best or level on every set (morphology, digits, the mock
         survey, the lens set; docs/benchmarks.rst).  Set False for images with a natural
         orientation.
+    feature_stages : sequence of int, optional
+        Backbone stages whose pooled feature maps are appended to the head features
+        (default ``(-2, -1)``, the last two; ``()`` for the head features alone).  The
+        ``"ensemble"`` head then fits its members on each level separately and averages
+        their ranks: mid-level features (shapes, textures) added 0.01-0.02 AUROC on the
+        digits and morphology sets (docs/benchmarks.rst).  Ignored for classifiers without
+        ``feature_widths`` (stand-in embedders).
     batch_size : int, optional
         Batch size for embedding and scoring.
 
@@ -213,7 +220,7 @@ class ActiveLearningSession:
     """
 
     def __init__(self, cutouts, *, labels=None, classifier=None, workdir=None, user=None,
-                 default_mode=None, head=None, rotation_average=True, batch_size=256):
+                 default_mode=None, head=None, rotation_average=True, feature_stages=(-2, -1), batch_size=256):
         if not (hasattr(cutouts, "ids") and hasattr(cutouts, "iter_batches")):
             msg = f"cutouts must be a CutoutSet, got {type(cutouts).__name__}"
             raise InvalidInputError(msg)
@@ -226,6 +233,8 @@ class ActiveLearningSession:
         self.default_mode = default_mode or "fast"
         self.head = DEFAULT_HEAD if head is None else head
         self.rotation_average = bool(rotation_average)
+        self.feature_stages = tuple(int(x) for x in feature_stages)
+        self._blocks = None
         self.batch_size = int(batch_size)
         self.workdir = None if workdir is None else os.path.abspath(os.fspath(workdir))
         self._classifier = classifier
@@ -320,6 +329,7 @@ class ActiveLearningSession:
         state["default_mode"] = self.default_mode
         state["head"] = self.head if isinstance(self.head, str) else type(self.head).__name__
         state["rotation_average"] = self.rotation_average
+        state["feature_stages"] = list(self.feature_stages)
         self._state = state
         _write_json_atomic(self._path("session.json"), state)
 
@@ -351,6 +361,7 @@ class ActiveLearningSession:
                    "ActiveLearningSession(cutouts, workdir=...) with the same cutouts")
             raise CheckpointError(msg)
         kwargs.setdefault("rotation_average", state.get("rotation_average", False))
+        kwargs.setdefault("feature_stages", tuple(state.get("feature_stages", ())))
         return cls(CutoutSet.from_hdf5(cpath), workdir=workdir, **kwargs)
 
     def close(self):
@@ -475,14 +486,18 @@ class ActiveLearningSession:
             emb = EmbeddingCache(cache_path).load(key)
             if emb is not None and len(emb) == len(self._ids):
                 self._embeddings = emb
+                self._blocks = self._state.get("embedding_blocks")
                 return emb
         clf = self.classifier
-        key = embedding_key(self.cutouts, clf, rotation_average=self.rotation_average)
+        stages = self.feature_stages if hasattr(clf, "feature_widths") else ()
+        key = embedding_key(self.cutouts, clf, rotation_average=self.rotation_average, stages=stages)
         self._embeddings = compute_embeddings(self.cutouts, clf, cache_path=cache_path,
-                                              rotation_average=self.rotation_average,
+                                              rotation_average=self.rotation_average, stages=stages,
                                               batch_size=self.batch_size)
+        self._blocks = clf.feature_widths(stages) if stages else None
         if self.workdir is not None:
             self._state["embedding_key"] = key
+            self._state["embedding_blocks"] = self._blocks
             self._save_state()
         return self._embeddings
 
@@ -511,6 +526,8 @@ class ActiveLearningSession:
             return self.head
         if self.head == "spreading":
             return make_head("spreading", pca=self._pca64())
+        if self.head == "ensemble" and self._blocks:
+            return make_head("ensemble", blocks=self._blocks)  # members on each feature level
         return make_head(self.head)
 
     # ------------------------------------------------------------------ training

@@ -228,9 +228,52 @@ class AnomalyClassifier:
         std = torch.tensor(self.std, device=x.device, dtype=x.dtype)[None, :, None, None]
         return (x - mean) / std
 
-    def _features(self, model, x):
-        feats = model.forward_features(self._standardize(x))
-        return model.forward_head(feats, pre_logits=True)
+    def _features(self, model, x, stages=()):
+        x = self._standardize(x)
+        if not stages:
+            return model.forward_head(model.forward_features(x), pre_logits=True)
+        # one pass: the last feature map (for the pooled head features) and the chosen stages
+        final, maps = model.forward_intermediates(x, indices=self._stage_indices(model, stages))
+        pooled = [model.forward_head(final, pre_logits=True)] + [m.mean(dim=(2, 3)) for m in maps]
+        return torch.cat([p.float() for p in pooled], dim=1)
+
+    @staticmethod
+    def _stage_indices(model, stages):
+        info = getattr(model, "feature_info", None)
+        if info is None or not hasattr(model, "forward_intermediates"):
+            msg = (f"the backbone {type(model).__name__} does not expose its feature stages "
+                   "(timm forward_intermediates); use stages=()")
+            raise InvalidInputError(msg)
+        n = len(info)
+        out = []
+        for s in stages:
+            if not isinstance(s, (int, np.integer)) or not -n <= int(s) < n:
+                msg = f"feature stages must be integers in [{-n}, {n - 1}] for this backbone, got {s!r}"
+                raise InvalidInputError(msg)
+            out.append(int(s) % n)
+        return out
+
+    def feature_widths(self, stages=()):
+        """Widths of the blocks of `embed` with these ``stages``: [head features, stage, ...].
+
+        Parameters
+        ----------
+        stages : sequence of int, optional
+            Feature stages of the backbone (timm ``feature_info`` indices; negative counts
+            from the last).
+
+        Returns
+        -------
+        list of int
+            E.g. ``[1280, 112, 320]`` for EfficientNet-Lite0 with ``stages=(-2, -1)``.
+        """
+        if self.ema_model is None:
+            msg = "the classifier has no network yet; call embed() or fit() first"
+            raise InvalidInputError(msg)
+        model = self.ema_model
+        idx = self._stage_indices(model, stages) if stages else []
+        channels = [entry["num_chs"] for entry in model.feature_info]
+        return [int(model.num_features)] + [int(channels[i]) for i in idx]
 
     def _adapt_bn(self, x_l, x_u, generator, n_batches=8):
         """Re-estimate the BatchNorm statistics of model and EMA on weak views of the training images."""
@@ -403,7 +446,7 @@ class AnomalyClassifier:
                 out[rows] = self._predict(x).cpu().numpy()
         return out
 
-    def embed(self, cutouts, *, batch_size=256):
+    def embed(self, cutouts, *, batch_size=256, stages=()):
         """Pooled backbone features (N, D) float32 of the EMA model.
 
         Works before `fit` too (then the features of the pretrained backbone).
@@ -412,11 +455,17 @@ class AnomalyClassifier:
         ----------
         cutouts : `~anomalymatch_astro.CutoutSet`
         batch_size : int, optional
+        stages : sequence of int, optional
+            Also append the globally pooled feature maps of these backbone stages (timm
+            ``feature_info`` indices; ``(-2, -1)``: the last two).  Mid-level features
+            describe shapes and textures that the last layer, tuned to ImageNet's classes,
+            blurs; `feature_widths` gives the block widths.
 
         Returns
         -------
         `numpy.ndarray`
-            float32 (N, D); D is the backbone's feature size (1280 for EfficientNet-Lite0).
+            float32 (N, D); D is the backbone's feature size (1280 for EfficientNet-Lite0),
+            plus the stages' channels.
         """
         self._require_model(cutouts)
         self._check_cutouts(cutouts)
@@ -425,9 +474,9 @@ class AnomalyClassifier:
         with torch.inference_mode():
             for _, pix in cutouts.iter_batches(batch_size):
                 x = self._prepared(pix, cutouts.meta).to(self.device)
-                parts.append(self._features(self.ema_model, x).float().cpu().numpy())
+                parts.append(self._features(self.ema_model, x, stages).float().cpu().numpy())
         if not parts:
-            return np.zeros((0, self.ema_model.num_features), np.float32)
+            return np.zeros((0, sum(self.feature_widths(stages))), np.float32)
         return np.concatenate(parts).astype(np.float32, copy=False)
 
     # ------------------------------------------------------------------ identity and persistence

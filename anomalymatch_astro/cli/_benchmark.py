@@ -17,6 +17,9 @@ def add_arguments(parser):
                         help="methods side by side (default: probe knn fixmatch both default)")
     parser.add_argument("--classes", nargs="+", default=None,
                         help="run only these anomaly classes (e.g. 3 8 spiral); default: all of each set")
+    parser.add_argument("--held-out", type=float, default=0.0,
+                        help="protocol: fraction of each set never labelled, on which the metrics are measured "
+                             "(the paper's test split; default 0: measured on all objects not labelled yet)")
     parser.add_argument("--iterations", type=int, default=None, help="FixMatch iterations per training")
     parser.add_argument("--quick", action="store_true", help="small sets and one seed (a smoke run)")
     parser.add_argument("--local-data", default=None,
@@ -65,7 +68,7 @@ def run(args):
         from ..evaluation._protocol import print_protocol_table, run_protocol
 
         table = run_protocol(sets=args.sets, seeds=args.seeds, cycles=args.cycles, methods=args.methods,
-                             iterations=args.iterations, anomaly_classes=args.classes,
+                             iterations=args.iterations, anomaly_classes=args.classes, held_out=args.held_out,
                              image_size=args.image_size, quick=args.quick, local_data=args.local_data,
                              output=args.output, progress=not args.no_progress)
         print_protocol_table(table)

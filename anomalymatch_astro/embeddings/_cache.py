@@ -47,7 +47,7 @@ def _normalizer_of(classifier):
     return repr(norm)
 
 
-def embedding_key(cutouts, classifier, *, rotation_average=False):
+def embedding_key(cutouts, classifier, *, rotation_average=False, stages=()):
     """The cache key of the embeddings of ``cutouts`` under ``classifier``.
 
     Parameters
@@ -59,12 +59,15 @@ def embedding_key(cutouts, classifier, *, rotation_average=False):
         normally an `~anomalymatch_astro.AnomalyClassifier`.
     rotation_average : bool, optional
         Whether the embeddings are averaged over the 8 rotations/flips.
+    stages : sequence of int, optional
+        The backbone stages appended to the head features (see
+        `~anomalymatch_astro.AnomalyClassifier.embed`).
 
     Returns
     -------
     dict
-        JSON-serialisable: model hash, normaliser settings, rotation flag, number of
-        cutouts, SHA-256 of the ids and the image shape and bands.
+        JSON-serialisable: model hash, normaliser settings, rotation flag, stages (when
+        any), number of cutouts, SHA-256 of the ids and the image shape and bands.
     """
     model_hash = _model_hash(classifier, cutouts)
     if not isinstance(model_hash, str) or not model_hash:
@@ -79,6 +82,7 @@ def embedding_key(cutouts, classifier, *, rotation_average=False):
         "ids_sha256": ids_digest(cutouts.ids),
         "image_shape": [int(x) for x in cutouts.image_shape],
         "bands": list(cutouts.bands),
+        **({"stages": [int(x) for x in stages]} if stages else {}),
     }
 
 
@@ -237,7 +241,7 @@ def _dihedral_views(pixels):
     return views
 
 
-def rotation_averaged(cutouts, classifier, *, batch_size=256):
+def rotation_averaged(cutouts, classifier, *, batch_size=256, stages=()):
     """Embeddings averaged over the 8 rotations (0/90/180/270 degrees) and flips of each cutout.
 
     Parameters
@@ -245,9 +249,11 @@ def rotation_averaged(cutouts, classifier, *, batch_size=256):
     cutouts : `~anomalymatch_astro.CutoutSet`
         Square cutouts.
     classifier : object
-        Has ``embed(cutouts, *, batch_size)``.
+        Has ``embed(cutouts, *, batch_size)`` (and ``stages=`` when ``stages`` is given).
     batch_size : int, optional
         Cutouts per forward pass.
+    stages : sequence of int, optional
+        Backbone stages to append (see `~anomalymatch_astro.AnomalyClassifier.embed`).
 
     Returns
     -------
@@ -265,7 +271,7 @@ def rotation_averaged(cutouts, classifier, *, batch_size=256):
         acc = None
         for view in _dihedral_views(pixels):
             sub = CutoutSet.from_arrays(view, ids=cutouts.ids[rows], bands=cutouts.bands)
-            emb = np.asarray(classifier.embed(sub, batch_size=batch_size), dtype=np.float64)
+            emb = np.asarray(_embed(classifier, sub, batch_size, stages), dtype=np.float64)
             acc = emb if acc is None else acc + emb
         acc = (acc / 8.0).astype(np.float32)
         if out is None:
@@ -276,8 +282,15 @@ def rotation_averaged(cutouts, classifier, *, batch_size=256):
     return out
 
 
-def compute_embeddings(cutouts, classifier, *, cache_path=None, rotation_average=False, batch_size=256,
-                       progress=False):
+def _embed(classifier, cutouts, batch_size, stages):
+    # stand-in embedders need only embed(cutouts, *, batch_size); stages are asked for only when used
+    if stages:
+        return classifier.embed(cutouts, batch_size=batch_size, stages=stages)
+    return classifier.embed(cutouts, batch_size=batch_size)
+
+
+def compute_embeddings(cutouts, classifier, *, cache_path=None, rotation_average=False, stages=(),
+                       batch_size=256, progress=False):
     """Embeddings of every cutout under ``classifier``, computed once and cached in HDF5.
 
     The cache entry is keyed by ``classifier.model_hash``, the normaliser, the
@@ -298,6 +311,9 @@ def compute_embeddings(cutouts, classifier, *, cache_path=None, rotation_average
     rotation_average : bool, optional
         Average the embeddings over the 8 rotations/flips (8x the cost; gives
         orientation-invariant features).
+    stages : sequence of int, optional
+        Append the pooled feature maps of these backbone stages to the head features
+        (see `~anomalymatch_astro.AnomalyClassifier.embed`).
     batch_size : int, optional
         Cutouts per forward pass.
     progress : bool, optional
@@ -311,7 +327,8 @@ def compute_embeddings(cutouts, classifier, *, cache_path=None, rotation_average
     if cache_path is None:
         if getattr(cutouts, "path", None):
             cache_path = os.fspath(cutouts.path) + ".embeddings.h5"
-    key = embedding_key(cutouts, classifier, rotation_average=rotation_average)
+    stages = tuple(int(x) for x in stages)
+    key = embedding_key(cutouts, classifier, rotation_average=rotation_average, stages=stages)
     cache = EmbeddingCache(cache_path) if cache_path is not None else None
     if cache is not None:
         cached = cache.load(key)
@@ -319,7 +336,7 @@ def compute_embeddings(cutouts, classifier, *, cache_path=None, rotation_average
             log.debug("embeddings read from %s", cache.path)
             return cached
     if rotation_average:
-        emb = rotation_averaged(cutouts, classifier, batch_size=batch_size)
+        emb = rotation_averaged(cutouts, classifier, batch_size=batch_size, stages=stages)
     else:
         parts = []
         n = len(cutouts)
@@ -328,7 +345,7 @@ def compute_embeddings(cutouts, classifier, *, cache_path=None, rotation_average
         with bar:
             for start in range(0, n, chunk):
                 sub = cutouts[start:start + chunk]
-                parts.append(np.asarray(classifier.embed(sub, batch_size=batch_size), dtype=np.float32))
+                parts.append(np.asarray(_embed(classifier, sub, batch_size, stages), dtype=np.float32))
                 bar.update(len(sub))
         emb = np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
     if len(emb) != len(cutouts):

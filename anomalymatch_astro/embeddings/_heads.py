@@ -338,33 +338,77 @@ def _ranks01(s):
 
 
 class EnsembleHead:
-    """Mean of the rank-normalised scores of several heads.
+    """Mean of the rank-normalised scores of several heads, optionally on several feature blocks.
 
     Parameters
     ----------
     heads : list, optional
-        The member heads (default: `LogisticHead` and `KNNHead`).
+        The member heads (default: `LogisticHead` and `KNNHead`).  Without ``blocks``
+        they all see the whole embedding.
+    blocks : sequence of int, optional
+        Widths of consecutive column blocks of the embeddings (e.g. ``[1280, 112, 320]``:
+        the head features and two mid-level stages, see
+        `~anomalymatch_astro.AnomalyClassifier.feature_widths`).  Then a fresh copy of
+        the default members (or of ``heads``) is fitted on each block and all their ranks
+        are averaged, so every level of features has the same say, whatever its width.
 
     Notes
     -----
     Ranks are taken over the rows scored together, so scores of different calls are
     not comparable; score all objects in one call.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from anomalymatch_astro.embeddings import EnsembleHead
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(200, 12)); x[:10, 8:] += 3   # anomalies differ in the last block only
+    >>> labels = np.full(200, -1); labels[:3] = 1; labels[50:80] = 0
+    >>> head = EnsembleHead(blocks=[8, 4]).fit(x, labels)   # 2 members on each of 2 blocks
+    >>> scores = head.score(x)
+    >>> len(head.members), bool(scores[3:10].mean() > 0.8 > np.median(scores))
+    (4, True)
     """
 
     name = "ensemble"
 
-    def __init__(self, heads=None):
+    def __init__(self, heads=None, *, blocks=None):
         self.heads = list(heads) if heads is not None else [LogisticHead(), KNNHead()]
+        self.blocks = None if blocks is None else [int(b) for b in blocks]
+        if self.blocks is not None and (not self.blocks or min(self.blocks) < 1):
+            msg = f"blocks must be positive widths, got {blocks!r}"
+            raise InvalidInputError(msg)
+        self.members = []
+
+    def _slices(self, embeddings):
+        if self.blocks is None:
+            return [slice(None)]
+        if sum(self.blocks) != embeddings.shape[1]:
+            msg = (f"the blocks {self.blocks} add up to {sum(self.blocks)} columns, but the embeddings have "
+                   f"{embeddings.shape[1]}; compute them with the same stages")
+            raise InvalidInputError(msg)
+        edges = np.concatenate([[0], np.cumsum(self.blocks)])
+        return [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
 
     def fit(self, embeddings, labels):
-        """Fit every member; returns self."""
-        for head in self.heads:
-            head.fit(embeddings, labels)
+        """Fit every member (on every block); returns self."""
+        import copy
+
+        embeddings = np.asarray(embeddings)
+        self.members = []
+        for i, cols in enumerate(self._slices(embeddings)):
+            for head in self.heads:
+                member = head if self.blocks is None or i == 0 else copy.deepcopy(head)
+                self.members.append((cols, member.fit(embeddings[:, cols], labels)))
         return self
 
     def score(self, embeddings):
         """Mean rank score in [0, 1]."""
-        return np.mean([_ranks01(h.score(embeddings)) for h in self.heads], axis=0)
+        embeddings = np.asarray(embeddings)
+        if not self.members:
+            msg = "the head is not fitted; call fit() first"
+            raise InvalidInputError(msg)
+        return np.mean([_ranks01(h.score(embeddings[:, cols])) for cols, h in self.members], axis=0)
 
 
 #: Head names accepted by `make_head` and by the session's ``head=`` argument.

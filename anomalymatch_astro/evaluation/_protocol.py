@@ -13,6 +13,8 @@ Methods (the session with one setting each):
 ``ensemble``   the session's fast head (rank average of the probe and kNN)
 ``ensemble_rot`` the same on rotation-averaged embeddings (mean over the 8 rotations and
                flips of each cutout: the sky has no up)
+``multilevel`` the session's default: ``ensemble_rot`` with the pooled features of the
+               backbone's last two stages added as two more levels (probe and kNN on each)
 ``fixmatch``   FixMatch fine-tuning of the EfficientNet
 ``both``       FixMatch and the fast head, combined by rank averaging (the session's default)
 """
@@ -31,15 +33,16 @@ __all__ = ["run_protocol", "summarize_protocol", "print_protocol_table", "compar
 
 log = logging.getLogger(__name__)
 
-#: method name -> (session training mode, fast head, rotation-averaged embeddings)
+#: method name -> (session training mode, fast head, rotation-averaged embeddings, backbone stages)
 METHODS = {
-    "probe": ("fast", "logistic", False),
-    "knn": ("fast", "knn", False),
-    "spreading": ("fast", "spreading", False),
-    "ensemble": ("fast", "ensemble", False),
-    "ensemble_rot": ("fast", "ensemble", True),
-    "fixmatch": ("fixmatch", "ensemble", False),
-    "both": ("both", "ensemble", False),
+    "probe": ("fast", "logistic", False, ()),
+    "knn": ("fast", "knn", False, ()),
+    "spreading": ("fast", "spreading", False, ()),
+    "ensemble": ("fast", "ensemble", False, ()),
+    "ensemble_rot": ("fast", "ensemble", True, ()),
+    "multilevel": ("fast", "ensemble", True, (-2, -1)),
+    "fixmatch": ("fixmatch", "ensemble", False, ()),
+    "both": ("both", "ensemble", False, ()),
 }
 
 #: set name -> (anomaly classes, start anomalies, start normals, set options)
@@ -107,7 +110,7 @@ def _protocols(local_data):
 
 
 def run_protocol(*, sets=None, seeds=(0, 1, 2), cycles=3, methods=None, iterations=None, image_size=None,
-                 anomaly_classes=None, quick=False, local_data=None, output=None, progress=False):
+                 anomaly_classes=None, held_out=0.0, quick=False, local_data=None, output=None, progress=False):
     """Run the protocol and return one row per (set, class, seed, method, cycle).
 
     Parameters
@@ -127,6 +130,11 @@ def run_protocol(*, sets=None, seeds=(0, 1, 2), cycles=3, methods=None, iteratio
     anomaly_classes : sequence, optional
         Run only these anomaly classes of each set (compared as strings, e.g. ``["3", "spiral"]``);
         a set without any of them runs all of its classes.
+    held_out : float, optional
+        Fraction of each set (drawn per seed, anomalies and normals alike) that is never
+        labelled and on which alone the metrics are measured, as the paper's test split.
+        0 (default): the metrics are measured on every object not labelled at that point,
+        so a small set (digits: about 30 anomalies) runs out of anomalies by cycle 3.
     quick : bool, optional
         Smaller sets, first anomaly class only (a smoke run).
     local_data : str, optional
@@ -148,6 +156,9 @@ def run_protocol(*, sets=None, seeds=(0, 1, 2), cycles=3, methods=None, iteratio
     from ..active_learning import simulate_oracle
     from ..datasets import start_labels
 
+    if not (isinstance(held_out, (int, float)) and 0 <= held_out < 1):
+        msg = f"held_out must be a fraction in [0, 1), got {held_out!r}"
+        raise InvalidInputError(msg)
     protocols = _protocols(local_data)
     sets = list(sets or protocols)
     methods = list(methods or METHODS)
@@ -173,24 +184,36 @@ def run_protocol(*, sets=None, seeds=(0, 1, 2), cycles=3, methods=None, iteratio
             for seed in seeds:
                 cutouts = _load(name, anomaly_class, seed, options)
                 truth = np.asarray(cutouts.table["is_anomaly"], dtype=bool)
-                labels = start_labels(truth, ids=cutouts.ids, n_anomalies=n_anom, n_normals=n_norm, seed=seed)
+                test = _held_out_mask(truth, held_out, seed)
+                pool = np.flatnonzero(~test)
+                labels = start_labels(truth[pool], ids=np.asarray(cutouts.ids)[pool], n_anomalies=n_anom,
+                                      n_normals=n_norm, seed=seed)
                 size = image_size or min(64, cutouts.image_shape[0])
                 embeddings = {}
-                for method in methods:
-                    mode, head, rotation_average = METHODS[method]
+                # methods with extra feature levels first: the others reuse their first block
+                for method in sorted(methods, key=lambda m: not METHODS[m][3]):
+                    mode, head, rotation_average, stages = METHODS[method]
                     clf = AnomalyClassifier(image_size=size, seed=seed)
                     session = ActiveLearningSession(cutouts, labels=labels, classifier=clf, head=head,
-                                                    default_mode=mode, rotation_average=rotation_average)
-                    if rotation_average in embeddings:
-                        session._embeddings = embeddings[rotation_average]  # the same frozen embeddings
+                                                    default_mode=mode, rotation_average=rotation_average,
+                                                    feature_stages=stages)
+                    shared = (rotation_average, stages)
+                    if shared not in embeddings and not stages:
+                        for (rot, more), (emb, blocks) in embeddings.items():
+                            if rot == rotation_average and more:  # its head block is these embeddings
+                                embeddings[shared] = (np.ascontiguousarray(emb[:, :blocks[0]]), None)
+                                break
+                    if shared in embeddings:  # the same frozen embeddings
+                        session._embeddings, session._blocks = embeddings[shared]
                     t0 = time.perf_counter()
                     records = simulate_oracle(session, truth, cycles=cycles, iterations=iterations,
-                                              progress=progress)
-                    if mode == "fast" and rotation_average not in embeddings:
-                        embeddings[rotation_average] = session._embeddings
+                                              held_out=test, progress=progress)
+                    if mode == "fast" and shared not in embeddings:
+                        embeddings[shared] = (session._embeddings, session._blocks)
                     for r in records:
                         rows.append({"set": name, "anomaly_class": str(anomaly_class), "seed": seed,
-                                     "method": method, "cycle": r["cycle"], "n_labelled": r["n_labelled"],
+                                     "method": method, "held_out": float(held_out), "cycle": r["cycle"],
+                                     "n_labelled": r["n_labelled"],
                                      "anomaly_fraction": r.get("anomaly_fraction", np.nan),
                                      "auroc": r.get("auroc", np.nan), "auprc": r.get("auprc", np.nan),
                                      "precision_at_1pct": r.get("precision_at_1pct", np.nan),
@@ -209,6 +232,20 @@ def run_protocol(*, sets=None, seeds=(0, 1, 2), cycles=3, methods=None, iteratio
     return table
 
 
+def _held_out_mask(truth, fraction, seed):
+    """A stratified random test split: ``fraction`` of the anomalies and of the normals."""
+    test = np.zeros(len(truth), dtype=bool)
+    if not fraction:
+        return test
+    if not 0 < fraction < 1:
+        msg = f"held_out must be a fraction in [0, 1), got {fraction!r}"
+        raise InvalidInputError(msg)
+    rng = np.random.default_rng([int(seed), 7])
+    for group in (np.flatnonzero(truth), np.flatnonzero(~truth)):
+        test[rng.choice(group, int(round(fraction * len(group))), replace=False)] = True
+    return test
+
+
 def _write_results(rows, output):
     table = Table(rows=rows)
     os.makedirs(output, exist_ok=True)
@@ -223,6 +260,7 @@ def summarize_protocol(table):
     for name, method, cycle in keys:
         sel = (table["set"] == name) & (table["method"] == method) & (table["cycle"] == cycle)
         row = {"set": name, "method": method, "cycle": cycle, "n_runs": int(sel.sum()),
+               "held_out": float(np.max(table["held_out"][sel])) if "held_out" in table.colnames else 0.0,
                "anomaly_fraction": float(np.mean(table["anomaly_fraction"][sel]))}
         for metric in ("auroc", "auprc", "precision_at_1pct", "found_in_first_100"):
             values = np.asarray(table[metric][sel], dtype=float)

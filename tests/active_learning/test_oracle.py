@@ -59,3 +59,29 @@ def test_simulate_oracle_stops_when_anomalies_run_out(digits, start_labels, fake
     assert records[-1]["exhausted"] and np.isnan(records[-1]["auroc"])
     assert not records[0]["exhausted"]
     assert s.labelled_mask()[truth].all()
+
+
+def test_held_out_objects_are_never_labelled_and_alone_evaluated(digits, start_labels, fake_classifier):
+    from anomalymatch_astro.evaluation import evaluate
+
+    cs, truth = digits
+    held = np.zeros(len(cs), dtype=bool)
+    labelled = cs.index_of(list(start_labels))
+    free = np.setdiff1d(np.arange(len(cs)), labelled)
+    # half of the remaining anomalies and normals are the test split
+    held[free[truth[free]][::2]] = True
+    held[free[~truth[free]][::2]] = True
+    s = ActiveLearningSession(cs, labels=start_labels, classifier=fake_classifier, default_mode="fast",
+                              rotation_average=False)
+    n_pool_anomalies = int((truth & ~held).sum())
+    records = simulate_oracle(s, truth, cycles=3, n_anomalies=3, n_false_positives=4, held_out=held)
+    assert [r["cycle"] for r in records] == [0, 1, 2, 3]  # the test split never runs out
+    assert not (s.labelled_mask() & held).any()
+    assert records[-1]["n_anomalies_labelled"] <= n_pool_anomalies
+    expected = evaluate(s.scores[held], truth[held])
+    assert records[-1]["auroc"] == pytest.approx(expected["auroc"])
+    assert records[-1]["precision_at_1pct"] == pytest.approx(expected["precision_at_1pct"])
+    with pytest.raises(InvalidInputError, match="held_out must have one value"):
+        simulate_oracle(s, truth, held_out=held[:-1])
+    with pytest.raises(InvalidInputError, match="already labelled"):
+        simulate_oracle(s, truth, held_out=np.ones(len(cs), dtype=bool))

@@ -36,3 +36,31 @@ def test_both_modes_save_and_reload_real_classifier(tmp_path, digits, start_labe
     (tmp_path / "model").rename(tmp_path / "model.old")
     third = ActiveLearningSession(cs, workdir=tmp_path)
     assert third.classifier.model_hash == clf.model_hash
+
+
+def test_default_multilevel_features(tmp_path, digits, start_labels):
+    """The session default: rotation-averaged head features plus the last two stages, one ensemble per level."""
+    from anomalymatch_astro.classifier import AnomalyClassifier
+
+    torch.set_num_threads(1)
+    cs, truth = digits
+    cs = cs[:80]
+    labels = {i: w for i, w in start_labels.items() if i in set(cs.ids)}
+    clf = AnomalyClassifier(pretrained=False, image_size=16, seed=0)
+    s = ActiveLearningSession(cs, labels=labels, classifier=clf, workdir=tmp_path)
+    assert s.rotation_average and s.feature_stages == (-2, -1)
+    s.train(progress=False)
+    widths = clf.feature_widths((-2, -1))
+    assert s.embeddings.shape == (len(cs), sum(widths)) and s._blocks == widths
+    head = s._make_head()
+    assert head.blocks == widths
+    np.testing.assert_array_equal(s.embeddings[:, :widths[0]],
+                                  ActiveLearningSession(cs, classifier=clf, feature_stages=()).embeddings)
+    scores = s.scores
+    s.close()
+    # reopened with other settings: the embeddings and their levels recorded in the workdir are kept
+    again = ActiveLearningSession(cs, workdir=tmp_path, classifier=clf, feature_stages=())
+    np.testing.assert_array_equal(again.embeddings, s.embeddings)
+    assert again._blocks == widths and again._make_head().blocks == widths
+    again.train(progress=False)
+    np.testing.assert_allclose(again.scores, scores)

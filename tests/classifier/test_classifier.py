@@ -8,7 +8,13 @@ from sklearn.metrics import roc_auc_score
 from anomalymatch_astro import CutoutSet
 from anomalymatch_astro.classifier import AnomalyClassifier, Callback
 from anomalymatch_astro.normalization import Normalizer
-from anomalymatch_astro.utils.exceptions import BandMismatchError, CheckpointError, LabelError, UnknownIDError
+from anomalymatch_astro.utils.exceptions import (
+    BandMismatchError,
+    CheckpointError,
+    InvalidInputError,
+    LabelError,
+    UnknownIDError,
+)
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +51,25 @@ def test_embed_before_fit_is_the_pretrained_backbone(rings):
     clf = AnomalyClassifier(image_size=32, seed=0)
     emb = clf.embed(cs[:4])
     assert emb.shape == (4, 1280) and np.isfinite(emb).all()
+
+
+def test_embed_with_stages(rings):
+    cs, _ = rings
+    clf = AnomalyClassifier(image_size=32, seed=0)
+    head_only = clf.embed(cs[:5])
+    widths = clf.feature_widths((-2, -1))
+    assert widths == [1280, 112, 320]  # EfficientNet-Lite0: head features, stages 4 and 5
+    multi = clf.embed(cs[:5], stages=(-2, -1))
+    assert multi.shape == (5, sum(widths))
+    np.testing.assert_allclose(multi[:, :1280], head_only, rtol=1e-5, atol=1e-6)  # one pass, same head block
+    # the pooled stage block is the mean of that stage's feature map
+    with torch.inference_mode():
+        x = clf._prepared(cs[:5].data, cs.meta).to(clf.device)
+        maps = clf.ema_model.forward_intermediates(clf._standardize(x), indices=[4], intermediates_only=True)
+    np.testing.assert_allclose(multi[:, 1280 + 112:], maps[0].mean(dim=(2, 3)).numpy(), rtol=1e-5, atol=1e-6)
+    assert clf.embed(cs[:0], stages=(-1,)).shape == (0, 1280 + 320)
+    with pytest.raises(InvalidInputError, match="feature stages"):
+        clf.embed(cs[:2], stages=(5,))
 
 
 def test_save_load_round_trip(trained, tmp_path):

@@ -123,3 +123,18 @@ def test_benchmark_cli_classes_and_merge(tmp_path, capsys):
     assert sorted(set(table["anomaly_class"])) == ["3", "8"]
     summary = Table.read(merged / "protocol_summary.ecsv")
     assert summary["n_runs"][0] == 2
+
+
+def test_protocol_held_out_split(tmp_path):
+    import pytest
+
+    from anomalymatch_astro.utils.exceptions import InvalidInputError
+
+    table = run_protocol(sets=["digits"], seeds=[0], cycles=3, methods=["probe"], quick=True, held_out=0.5)
+    assert list(table["cycle"]) == [0, 1, 2, 3]
+    assert np.all(np.isfinite(table["auroc"]))  # digits' ~30 anomalies no longer run out by cycle 3
+    assert np.all(table["held_out"] == 0.5)
+    # each cycle labels 10 false positives at least (anomalies while the pool has them)
+    assert np.all(np.diff(table["n_labelled"]) >= 10) and table["n_labelled"][0] == 105
+    with pytest.raises(InvalidInputError, match="held_out"):
+        run_protocol(sets=["digits"], methods=["probe"], held_out=1.5)

@@ -93,3 +93,26 @@ def test_make_head():
     assert make_head(head) is head
     with pytest.raises(InvalidInputError, match="unknown head"):
         make_head("svm")
+
+
+def test_ensemble_blocks():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 10))
+    x[:15, 6:] += 2.5  # the anomalies differ only in the second block
+    labels = np.full(300, -1)
+    labels[:4] = 1
+    labels[100:160] = 0
+    whole = EnsembleHead().fit(x, labels)
+    blocked = EnsembleHead(blocks=[6, 4]).fit(x, labels)
+    assert len(whole.members) == 2 and len(blocked.members) == 4
+    # every level gets its own members, fitted on its own columns
+    assert blocked.members[0][1] is not blocked.members[2][1]
+    assert blocked.members[2][0] == slice(6, 10)
+    single = EnsembleHead().fit(x[:, 6:], labels)
+    np.testing.assert_allclose(blocked.members[3][1].score(x[:, 6:]), single.members[1][1].score(x[:, 6:]))
+    with pytest.raises(InvalidInputError, match="add up to 9 columns"):
+        EnsembleHead(blocks=[5, 4]).fit(x, labels)
+    with pytest.raises(InvalidInputError, match="positive widths"):
+        EnsembleHead(blocks=[0, 10])
+    with pytest.raises(InvalidInputError, match="not fitted"):
+        EnsembleHead(blocks=[6, 4]).score(x)
