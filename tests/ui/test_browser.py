@@ -3,8 +3,10 @@
 The standalone server (``LabelServer``, what ``anomalymatch-astro label`` serves)
 and the Jupyter widget under Voila are opened, candidates are labelled by click
 and by keyboard, one label is undone, the model is retrained, and the label store
-on disk and the new order are checked.  Screenshots go to docs/_static/ui/ for the
-user guide.  In CI (``CI`` set) a missing browser fails these tests.
+on disk and the new order are checked.  Screenshots are taken every run; they replace
+the user guide's pictures in docs/_static/ui/ only when ``ANOMALYMATCH_ASTRO_SCREENSHOTS=docs``
+is set (so a test run leaves the source tree clean).  In CI (``CI`` set) a missing browser
+fails these tests.
 """
 
 import json
@@ -48,8 +50,13 @@ def wait_label(page, obj_id, label):
 
 
 def shot(page, name):
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / name), full_page=False)
+    import tempfile
+
+    folder = SHOTS if os.environ.get("ANOMALYMATCH_ASTRO_SCREENSHOTS") == "docs" else \
+        Path(tempfile.gettempdir()) / "anomalymatch_astro_ui_shots"
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / name), full_page=False)
+    assert (folder / name).stat().st_size > 0
 
 
 def drive(page, workdir, n_tiles, shot_prefix):
