@@ -491,6 +491,11 @@ class ActiveLearningSession:
         clf = self.classifier
         stages = self.feature_stages if hasattr(clf, "feature_widths") else ()
         key = embedding_key(self.cutouts, clf, rotation_average=self.rotation_average, stages=stages)
+        if stages and not hasattr(getattr(clf, "ema_model", None), "forward_intermediates"):
+            log.warning("the backbone does not expose its feature stages (timm forward_intermediates; "
+                        "a newer timm has it): the fast head uses the head features alone")
+            stages = ()
+            key = embedding_key(self.cutouts, clf, rotation_average=self.rotation_average)
         self._embeddings = compute_embeddings(self.cutouts, clf, cache_path=cache_path,
                                               rotation_average=self.rotation_average, stages=stages,
                                               batch_size=self.batch_size)

@@ -64,3 +64,20 @@ def test_default_multilevel_features(tmp_path, digits, start_labels):
     assert again._blocks == widths and again._make_head().blocks == widths
     again.train(progress=False)
     np.testing.assert_allclose(again.scores, scores)
+
+
+def test_backbone_without_stages_falls_back_to_head_features(digits, start_labels, monkeypatch, caplog):
+    from anomalymatch_astro.classifier import AnomalyClassifier
+
+    torch.set_num_threads(1)
+    cs, _ = digits
+    labels = start_labels
+    clf = AnomalyClassifier(pretrained=False, image_size=16, seed=0)
+    clf.embed(cs[:1])  # builds the network
+    monkeypatch.delattr(type(clf.ema_model), "forward_intermediates")  # as in an older timm
+    s = ActiveLearningSession(cs, labels=labels, classifier=clf, rotation_average=False)
+    with caplog.at_level("WARNING"):
+        s.train(progress=False)
+    assert "head features alone" in caplog.text
+    assert s.embeddings.shape == (len(cs), 1280) and s._blocks is None
+    assert np.isfinite(s.scores).all()
