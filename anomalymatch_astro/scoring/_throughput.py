@@ -112,10 +112,9 @@ def run_throughput_benchmark(*, n=2048, image_size=64, batch_size=256, n_bands=3
         # bare forward: the same model on an already prepared batch, same batch size, same process,
         # and on a GPU the same settings as the full path (channels-last, bf16 autocast)
         x = torch.rand(batch_size, n_bands, image_size, image_size)
-        use_cuda = clf.device.type == "cuda"
-        if use_cuda:
+        if clf.device.type == "cuda":
             x = x.pin_memory()
-        bare = _bare_forward_rate(clf, x, max(1, n // batch_size), use_cuda)
+        bare = _bare_forward_rate(clf, x, max(1, n // batch_size))
 
         score_cutouts(clf, cutouts[:batch_size], batch_size=batch_size, progress=False)  # warm-up
         t0 = time.perf_counter()
@@ -142,35 +141,16 @@ def run_throughput_benchmark(*, n=2048, image_size=64, batch_size=256, n_bands=3
             tmp.cleanup()
 
 
-def _bare_forward_rate(clf, x, n_batches, use_cuda):
-    import contextlib
+def _bare_forward_rate(clf, x, n_batches):
+    from ._stream import _inference
 
-    import torch
-
-    model = clf.ema_model
-    model.eval()
-    if use_cuda:
-        model.to(memory_format=torch.channels_last)
-    autocast = (torch.autocast(device_type="cuda", dtype=torch.bfloat16) if use_cuda
-                else contextlib.nullcontext())
-    try:
-        with torch.inference_mode(), autocast:
-            for _ in range(2):  # warm-up (cuDNN picks its algorithms here)
-                clf._predict(_to_device(x, clf.device, use_cuda)).cpu()
-            t0 = time.perf_counter()
-            for _ in range(n_batches):
-                clf._predict(_to_device(x, clf.device, use_cuda)).cpu()
-            return n_batches * len(x) / (time.perf_counter() - t0)
-    finally:
-        if use_cuda:
-            model.to(memory_format=torch.contiguous_format)
-
-
-def _to_device(x, device, use_cuda):
-    import torch
-
-    x = x.to(device, non_blocking=True)
-    return x.contiguous(memory_format=torch.channels_last) if use_cuda else x
+    with _inference(clf) as predict:  # the full path's settings: on a GPU channels-last + bf16
+        for _ in range(2):  # warm-up (cuDNN picks its algorithms here)
+            predict(x).cpu()
+        t0 = time.perf_counter()
+        for _ in range(n_batches):
+            predict(x).cpu()
+        return n_batches * len(x) / (time.perf_counter() - t0)
 
 
 def _dask_scaling(clf, path, batch_size, model_dir):
