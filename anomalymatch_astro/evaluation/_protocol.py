@@ -86,7 +86,7 @@ def _protocols(local_data):
     if local_data is None:
         return protocols
     from ..datasets import find_local_sets
-    from ..datasets._local import _scan_image_folder
+    from ..datasets._local import _GALAXY_MNIST_FILES, _scan_image_folder
 
     found = find_local_sets(local_data)
     if not found:
@@ -100,7 +100,7 @@ def _protocols(local_data):
             classes = tuple(sorted({r[1] for r in records}))[:N_IMAGE_FOLDER_CLASSES]
         options = {**options, "path": str(path)}
         if name == "galaxy_mnist" and path.is_dir():  # both splits when both files are there
-            have = [split for split in ("train", "test") if (path / f"{split}_dataset.hdf5").is_file()]
+            have = [split for split, file in _GALAXY_MNIST_FILES.items() if (path / file).is_file()]
             options["split"] = "both" if len(have) == 2 else have[0]
         elif name == "galaxy_mnist":
             options.pop("split")
@@ -222,13 +222,12 @@ def run_protocol(*, sets=None, seeds=(0, 1, 2), cycles=3, methods=None, iteratio
                     log.info("%s/%s seed %d %s: AUROC %.3f -> %.3f (%.0f s)", name, anomaly_class, seed, method,
                              records[0]["auroc"], records[-1]["auroc"], time.perf_counter() - t0)
                     session.close()
-                if output is not None:
+                if output is not None:  # after every seed: a stopped run keeps what it did
                     _write_results(rows, output)
-    table = Table(rows=rows)
-    summary = summarize_protocol(table)
-    if output is not None:
+    if output is not None and not rows:
         _write_results(rows, output)
-    table.meta["summary"] = summary
+    table = Table(rows=rows)
+    table.meta["summary"] = summarize_protocol(table)
     return table
 
 
@@ -237,9 +236,6 @@ def _held_out_mask(truth, fraction, seed):
     test = np.zeros(len(truth), dtype=bool)
     if not fraction:
         return test
-    if not 0 < fraction < 1:
-        msg = f"held_out must be a fraction in [0, 1), got {fraction!r}"
-        raise InvalidInputError(msg)
     rng = np.random.default_rng([int(seed), 7])
     for group in (np.flatnonzero(truth), np.flatnonzero(~truth)):
         test[rng.choice(group, int(round(fraction * len(group))), replace=False)] = True
