@@ -79,3 +79,20 @@ def write_run_manifest(args, output, *, inputs=(), seeds=None, extra=None):
     config = {k: v for k, v in vars(args).items() if not k.startswith("_")}
     return write_manifest(output, config=config, inputs=[i for i in inputs if i], seeds=seeds, extra=extra,
                           command=getattr(args, "_argv", None))
+
+
+def read_catalog(path, *, table_class=None, error=None):
+    """Read a ``--catalog`` file with astropy (any format it knows), or raise ``error`` saying which file failed.
+
+    ``table_class`` defaults to `~astropy.table.Table`, ``error`` to
+    `~anomalymatch_astro.utils.exceptions.InvalidInputError`.
+    """
+    if table_class is None:
+        from astropy.table import Table as table_class
+    if error is None:
+        from ..utils.exceptions import InvalidInputError as error
+    try:
+        return table_class.read(path)
+    except Exception as exc:
+        msg = f"could not read the catalogue {path!r}: {exc}"
+        raise error(msg) from exc

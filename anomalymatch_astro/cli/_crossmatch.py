@@ -34,6 +34,7 @@ def run(args):
     from ..catalogs import crossmatch, read_table, write_table
     from ..catalogs._io import TABLE_FORMATS
     from ..utils.exceptions import FITSReadError, InvalidInputError
+    from . import read_catalog
 
     candidates = read_table(args.candidates)
     if not os.path.exists(args.catalog):
@@ -42,11 +43,7 @@ def run(args):
     if args.catalog.lower().endswith(tuple(e for ends in TABLE_FORMATS.values() for e in ends)):
         catalog = read_table(args.catalog)
     else:
-        try:
-            catalog = QTable.read(args.catalog)
-        except Exception as exc:
-            msg = f"could not read the catalogue {args.catalog!r}: {exc}"
-            raise FITSReadError(msg) from exc
+        catalog = read_catalog(args.catalog, table_class=QTable, error=FITSReadError)
     if bool(args.ra_column) != bool(args.dec_column):
         msg = "give both --ra-column and --dec-column, or neither"
         raise InvalidInputError(msg)

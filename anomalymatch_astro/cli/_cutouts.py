@@ -40,18 +40,11 @@ def add_arguments(parser):
 
 
 def run(args):
-    from astropy.table import Table
-
     from .. import make_cutouts
-    from ..utils.exceptions import InvalidInputError
-    from . import write_run_manifest
+    from . import read_catalog, write_run_manifest
 
     start = time.perf_counter()
-    try:
-        catalog = Table.read(args.catalog)
-    except Exception as exc:
-        msg = f"could not read the catalogue {args.catalog!r}: {exc}"
-        raise InvalidInputError(msg) from exc
+    catalog = read_catalog(args.catalog)
     images = dict(args.image)
     cutouts = make_cutouts(images, catalog, args.size, reference_band=args.reference_band,
                            reproject=args.reproject, on_missing=args.on_missing, progress=not args.no_progress)

@@ -83,21 +83,16 @@ def add_arguments(parser):
 
 def run(args):
     from astropy import units as u
-    from astropy.table import Table
 
     from ..archives import ArchiveClient, cutouts_from_service
     from ..utils.exceptions import InvalidInputError
-    from . import write_run_manifest
+    from . import read_catalog, write_run_manifest
 
     start = time.perf_counter()
     if args.protocol != "hips" and not args.service:
         msg = f"--service is required for --protocol {args.protocol}"
         raise InvalidInputError(msg)
-    try:
-        catalog = Table.read(args.catalog)
-    except Exception as exc:
-        msg = f"could not read the catalogue {args.catalog!r}: {exc}"
-        raise InvalidInputError(msg) from exc
+    catalog = read_catalog(args.catalog)
     bands = dict(args.band)
     if args.protocol == "hips":
         if args.hips:
