@@ -10,14 +10,14 @@ from ._labels import SOURCES, LabelStore
 from ._oracle import simulate_oracle
 from ._session import DEFAULT_HEAD, MODES, ActiveLearningSession, TrainResult, combine_scores
 from ._strategies import (
-                          STRATEGIES,
-                          decision_threshold,
-                          select_diverse,
-                          select_mix,
-                          select_similar,
-                          select_top,
-                          select_uncertain,
-                          unit_embeddings,
+    STRATEGIES,
+    decision_threshold,
+    select_diverse,
+    select_mix,
+    select_similar,
+    select_top,
+    select_uncertain,
+    unit_embeddings,
 )
 
 __all__ = ["ActiveLearningSession", "TrainResult", "LabelStore", "simulate_oracle", "combine_scores",
