@@ -38,10 +38,22 @@ class DemoResult:
     seconds: dict = field(default_factory=dict)
 
 
-def run_demo(output="anomalymatch_demo", *, n_objects=1500, cycles=3, mode=None, iterations=None,
-             image_size=64, cutout_size=64, n_start_anomalies=5, n_start_normals=50, seed=0,
-             rotation_average=True,
-             stages=("survey", "cutouts", "learning", "catalog"), progress=True):
+def run_demo(
+    output="anomalymatch_demo",
+    *,
+    n_objects=1500,
+    cycles=3,
+    mode=None,
+    iterations=None,
+    image_size=64,
+    cutout_size=64,
+    n_start_anomalies=5,
+    n_start_normals=50,
+    seed=0,
+    rotation_average=True,
+    stages=("survey", "cutouts", "learning", "catalog"),
+    progress=True,
+):
     """Run the offline demo and write its outputs into ``output``.
 
     Parameters
@@ -103,8 +115,9 @@ def run_demo(output="anomalymatch_demo", *, n_objects=1500, cycles=3, mode=None,
     normals = rng.choice(np.flatnonzero(~truth), size=16, replace=False)
     show = np.concatenate([normals, anomalies])
     kinds = {str(cutouts.ids[i]): str(cutouts.table["kind"][i]) for i in show}
-    fig = plot_gallery(cutouts[show], labels=kinds, ncols=8,
-                       title="mock survey: 16 normal objects, then 16 injected anomalies")
+    fig = plot_gallery(
+        cutouts[show], labels=kinds, ncols=8, title="mock survey: 16 normal objects, then 16 injected anomalies"
+    )
     result.files["gallery_cutouts"] = os.path.join(output, "gallery_cutouts.png")
     fig.savefig(result.files["gallery_cutouts"], dpi=110)
     result.seconds["cutouts"] = time.perf_counter() - t1
@@ -116,23 +129,37 @@ def run_demo(output="anomalymatch_demo", *, n_objects=1500, cycles=3, mode=None,
     from .datasets import start_labels
 
     t2 = time.perf_counter()
-    labels = start_labels(truth, ids=cutouts.ids, n_anomalies=n_start_anomalies, n_normals=n_start_normals,
-                          seed=seed)
+    labels = start_labels(truth, ids=cutouts.ids, n_anomalies=n_start_anomalies, n_normals=n_start_normals, seed=seed)
     Table({"id": list(labels), "label": list(labels.values())}).write(
-        os.path.join(output, "start_labels.csv"), overwrite=True)
+        os.path.join(output, "start_labels.csv"), overwrite=True
+    )
     classifier = AnomalyClassifier(image_size=image_size, seed=seed)
     session_kwargs = {} if mode is None else {"default_mode": mode}
-    session = ActiveLearningSession(cutouts, labels=labels, classifier=classifier,
-                                    workdir=os.path.join(output, "session"), rotation_average=rotation_average,
-                                    **session_kwargs)
+    session = ActiveLearningSession(
+        cutouts,
+        labels=labels,
+        classifier=classifier,
+        workdir=os.path.join(output, "session"),
+        rotation_average=rotation_average,
+        **session_kwargs,
+    )
     t_initial = time.perf_counter()
     session.train(iterations=iterations, progress=progress)  # the initial training, kept for the plots
     t_initial = time.perf_counter() - t_initial
     initial_scores = np.array(session.scores)
     initial_unlabelled = ~session.labelled_mask()
     records = simulate_oracle(session, truth, cycles=cycles, iterations=iterations, progress=progress)
-    columns = ("cycle", "mode", "n_labelled", "n_anomalies_labelled", "auroc", "auprc", "precision_at_1pct",
-               "found_in_first_100", "train_seconds")
+    columns = (
+        "cycle",
+        "mode",
+        "n_labelled",
+        "n_anomalies_labelled",
+        "auroc",
+        "auprc",
+        "precision_at_1pct",
+        "found_in_first_100",
+        "train_seconds",
+    )
     # a cycle that found every anomaly ends the protocol: its metrics are NaN ("exhausted")
     result.metrics = Table(rows=[{k: r.get(k, np.nan) for k in columns} for r in records])
     result.metrics["train_seconds"][0] = t_initial
@@ -159,8 +186,13 @@ def run_demo(output="anomalymatch_demo", *, n_objects=1500, cycles=3, mode=None,
         obj_id = str(cutouts.ids[i])
         status = f"[{labelled[obj_id]}]" if obj_id in labelled else "[new]"
         tags[obj_id] = f"{status} {cutouts.table['kind'][i]}"
-    fig = plot_gallery(cutouts[top], scores=scores[top], labels=tags, ncols=8,
-                       title=f"top 32 of the catalogue after {cycles} cycles: [label given] or [new]; truth kind")
+    fig = plot_gallery(
+        cutouts[top],
+        scores=scores[top],
+        labels=tags,
+        ncols=8,
+        title=f"top 32 of the catalogue after {cycles} cycles: [label given] or [new]; truth kind",
+    )
     result.files["gallery_candidates"] = os.path.join(output, "gallery_candidates.png")
     fig.savefig(result.files["gallery_candidates"], dpi=110)
     from .visualization import plot_roc_pr, plot_score_histogram
@@ -170,12 +202,19 @@ def run_demo(output="anomalymatch_demo", *, n_objects=1500, cycles=3, mode=None,
     fig.savefig(result.files["score_histogram"], dpi=110)
     # ROC / PR of the initial training on the objects then unlabelled, and of the final model on
     # the objects still unlabelled (the hardest leftovers), when both classes are there
-    fig = plot_roc_pr(initial_scores[initial_unlabelled], truth[initial_unlabelled],
-                      label=f"after the initial training ({int(initial_unlabelled.sum())} unlabelled)")
+    fig = plot_roc_pr(
+        initial_scores[initial_unlabelled],
+        truth[initial_unlabelled],
+        label=f"after the initial training ({int(initial_unlabelled.sum())} unlabelled)",
+    )
     unlabelled = ~session.labelled_mask()
     if truth[unlabelled].any() and not truth[unlabelled].all():
-        plot_roc_pr(scores[unlabelled], truth[unlabelled], ax=fig.axes[:2],
-                    label=f"after {cycles} cycles ({int(unlabelled.sum())} still unlabelled)")
+        plot_roc_pr(
+            scores[unlabelled],
+            truth[unlabelled],
+            ax=fig.axes[:2],
+            label=f"after {cycles} cycles ({int(unlabelled.sum())} still unlabelled)",
+        )
     result.files["roc_pr"] = os.path.join(output, "roc_pr.png")
     fig.savefig(result.files["roc_pr"], dpi=110)
     session.close()

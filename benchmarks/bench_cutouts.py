@@ -52,7 +52,7 @@ def _write(path, n, wcs, seed):
     with fits.open(path, mode="update", memmap=True) as hdul:
         rng = np.random.default_rng(seed)
         for start in range(0, n, 1000):
-            hdul[0].data[start:start + 1000] = rng.normal(100, 5, size=(min(1000, n - start), n))
+            hdul[0].data[start : start + 1000] = rng.normal(100, 5, size=(min(1000, n - start), n))
 
 
 def _time(fn):
@@ -95,8 +95,12 @@ def main():
             hduls = [fits.open(p, memmap=True) for p in paths]
             wcs_list = [WCS(h[0].header) for h in hduls]
             for c in coords:
-                out.append([Cutout2D(h[0].data, c, args.cutout, wcs=w, mode="partial").data.copy()
-                            for h, w in zip(hduls, wcs_list)])
+                out.append(
+                    [
+                        Cutout2D(h[0].data, c, args.cutout, wcs=w, mode="partial").data.copy()
+                        for h, w in zip(hduls, wcs_list)
+                    ]
+                )
             for h in hduls:
                 h.close()
             return out
@@ -112,6 +116,7 @@ def main():
                 def astrocut_loop(paths=paths, m=m):
                     for c in coords[:m]:
                         _ = astrocut.FITSCutout(paths, SkyCoord(c), args.cutout, single_outfile=False).fits_cutouts
+
                 t_ac, _ = _time(astrocut_loop)
                 t_ac *= args.n / m
             except Exception as exc:  # astrocut missing or incompatible: report, don't fail

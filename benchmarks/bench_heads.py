@@ -28,7 +28,7 @@ def main():
     y = np.full(args.n, -1)
     lab = rng.choice(args.n, args.labels, replace=False)
     y[lab] = (lab < args.n // 50).astype(int)
-    y[: 5] = 1
+    y[:5] = 1
     print(f"{args.n} x {args.dim} embeddings, {int((y >= 0).sum())} labels; best of {args.repeat}")
     print(f"{'head':<10} {'fit s':>7} {'score s':>8} {'total s':>8} {'goal 2 s':>9}")
     for name in ("logistic", "knn", "ensemble", "spreading"):

@@ -56,8 +56,9 @@ def main(argv=None):
     data = rng.lognormal(size=(n, args.bands, args.cutout_size, args.cutout_size)).astype(np.float32)
     cs = CutoutSet.from_arrays(data)
     labels = {cs.ids[i]: ("anomaly" if i < 5 else "normal") for i in range(40)}
-    clf = AnomalyClassifier(image_size=args.image_size, batch_size=args.batch_size, mu=args.mu,
-                            device=args.device, max_unlabeled=1000)
+    clf = AnomalyClassifier(
+        image_size=args.image_size, batch_size=args.batch_size, mu=args.mu, device=args.device, max_unlabeled=1000
+    )
     dev = clf.device
     clf.fit(cs[:200], labels, iterations=1, progress=False)  # builds, adapts BN, warm-starts the head
 
@@ -87,7 +88,7 @@ def main(argv=None):
 
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "c.h5")
-        cs[:args.n_score].to_hdf5(path)
+        cs[: args.n_score].to_hdf5(path)
         lazy = CutoutSet.from_hdf5(path)
         t_score = _timeit(lambda: clf.score(lazy, batch_size=args.score_batch), 1)
     score_rate = args.n_score / t_score
@@ -102,15 +103,17 @@ def main(argv=None):
     reps = max(1, args.n_score // args.score_batch)
     bare_score_rate = args.score_batch / _timeit(bare_forward, reps)
 
-    print(f"device {dev}, torch threads {torch.get_num_threads()}, {clf.backbone}, {args.bands} bands, "
-          f"cutouts {args.cutout_size} px -> {args.image_size} px")
+    print(
+        f"device {dev}, torch threads {torch.get_num_threads()}, {clf.backbone}, {args.bands} bands, "
+        f"cutouts {args.cutout_size} px -> {args.image_size} px"
+    )
     print(f"{'what':<44}{'images/s':>10}{'ratio':>8}")
     label = f"FixMatch step (B={args.batch_size}, mu={args.mu}: {per_step} images/step)"
-    print(f"{label:<44}"
-          f"{step_rate:>10.1f}{step_rate / bare_train_rate:>8.2f}")
+    print(f"{label:<44}{step_rate:>10.1f}{step_rate / bare_train_rate:>8.2f}")
     print(f"{'bare forward+backward, same images':<44}{bare_train_rate:>10.1f}{1.0:>8.2f}")
-    print(f"{'score(): lazy HDF5 -> normalise -> EMA model':<44}{score_rate:>10.1f}"
-          f"{score_rate / bare_score_rate:>8.2f}")
+    print(
+        f"{'score(): lazy HDF5 -> normalise -> EMA model':<44}{score_rate:>10.1f}{score_rate / bare_score_rate:>8.2f}"
+    )
     label = f"bare forward, batch {args.score_batch}"
     print(f"{label:<44}{bare_score_rate:>10.1f}{1.0:>8.2f}")
     return 0

@@ -20,6 +20,21 @@ from ._strategies import (
     unit_embeddings,
 )
 
-__all__ = ["ActiveLearningSession", "TrainResult", "LabelStore", "simulate_oracle", "combine_scores",
-           "MODES", "STRATEGIES", "SOURCES", "DEFAULT_HEAD", "decision_threshold", "select_top",
-           "select_uncertain", "select_diverse", "select_mix", "select_similar", "unit_embeddings"]
+__all__ = [
+    "ActiveLearningSession",
+    "TrainResult",
+    "LabelStore",
+    "simulate_oracle",
+    "combine_scores",
+    "MODES",
+    "STRATEGIES",
+    "SOURCES",
+    "DEFAULT_HEAD",
+    "decision_threshold",
+    "select_top",
+    "select_uncertain",
+    "select_diverse",
+    "select_mix",
+    "select_similar",
+    "unit_embeddings",
+]

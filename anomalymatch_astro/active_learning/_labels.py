@@ -90,8 +90,7 @@ class LabelStore:
         if self.path is not None and os.path.isfile(self.path) and os.path.getsize(self.path) > 0:
             with open(self.path, "rb") as f:
                 if f.read(16) != b"SQLite format 3\x00":  # never let SQLite write over something else
-                    msg = (f"{self.path!r} is not a SQLite label store; move it away or choose another "
-                           "workdir")
+                    msg = f"{self.path!r} is not a SQLite label store; move it away or choose another workdir"
                     raise LabelError(msg)
         self._conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False, timeout=30)
         try:
@@ -102,9 +101,11 @@ class LabelStore:
             self._check()
         except sqlite3.DatabaseError as exc:
             self._conn.close()
-            msg = (f"the label store {target!r} is not a readable anomalymatch_astro label database "
-                   f"({exc}); move it away and re-import the labels (e.g. from an exported CSV), or "
-                   "restore it from a backup")
+            msg = (
+                f"the label store {target!r} is not a readable anomalymatch_astro label database "
+                f"({exc}); move it away and re-import the labels (e.g. from an exported CSV), or "
+                "restore it from a backup"
+            )
             raise LabelError(msg) from exc
 
     def _check(self):
@@ -162,8 +163,8 @@ class LabelStore:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 self._conn.executemany(
-                    "INSERT INTO events (id, label, time, user, cycle, source) VALUES (?, ?, ?, ?, ?, ?)",
-                    rows)
+                    "INSERT INTO events (id, label, time, user, cycle, source) VALUES (?, ?, ?, ?, ?, ?)", rows
+                )
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
@@ -177,8 +178,8 @@ class LabelStore:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 row = self._conn.execute(
-                    "SELECT seq, id, label, time, user, cycle, source FROM events "
-                    "ORDER BY seq DESC LIMIT 1").fetchone()
+                    "SELECT seq, id, label, time, user, cycle, source FROM events ORDER BY seq DESC LIMIT 1"
+                ).fetchone()
                 if row is not None:
                     self._conn.execute("DELETE FROM events WHERE seq = ?", (row[0],))
             except BaseException:
@@ -208,7 +209,8 @@ class LabelStore:
             rows = self._conn.execute(
                 "SELECT e.id, e.label FROM events e JOIN "
                 "(SELECT id, MAX(seq) AS m, MIN(seq) AS f FROM events GROUP BY id) l "
-                "ON e.id = l.id AND e.seq = l.m ORDER BY l.f").fetchall()
+                "ON e.id = l.id AND e.seq = l.m ORDER BY l.f"
+            ).fetchall()
         return {i: int(v) for i, v in rows}
 
     def current_records(self):
@@ -217,7 +219,8 @@ class LabelStore:
             rows = self._conn.execute(
                 "SELECT e.seq, e.id, e.label, e.time, e.user, e.cycle, e.source FROM events e JOIN "
                 "(SELECT id, MAX(seq) AS m FROM events GROUP BY id) l ON e.id = l.id AND e.seq = l.m "
-                "ORDER BY e.seq").fetchall()
+                "ORDER BY e.seq"
+            ).fetchall()
         return _table(rows)
 
     def history(self):
@@ -228,7 +231,8 @@ class LabelStore:
         """
         with self._lock:
             rows = self._conn.execute(
-                "SELECT seq, id, label, time, user, cycle, source FROM events ORDER BY seq").fetchall()
+                "SELECT seq, id, label, time, user, cycle, source FROM events ORDER BY seq"
+            ).fetchall()
         return _table(rows)
 
     def __len__(self):
@@ -239,12 +243,14 @@ class LabelStore:
 def _table(rows):
     cols = list(zip(*rows)) if rows else [[] for _ in range(7)]
     words = np.array(["anomaly" if v == 1 else "normal" for v in cols[2]], dtype="U7")
-    return Table({
-        "seq": np.asarray(cols[0], dtype=np.int64),
-        "id": np.asarray(cols[1], dtype=str) if rows else np.array([], dtype="U1"),
-        "label": words,
-        "time": np.asarray(cols[3], dtype=str) if rows else np.array([], dtype="U1"),
-        "user": np.asarray([u or "" for u in cols[4]], dtype=str) if rows else np.array([], dtype="U1"),
-        "cycle": np.asarray(cols[5], dtype=np.int64),
-        "source": np.asarray(cols[6], dtype=str) if rows else np.array([], dtype="U1"),
-    })
+    return Table(
+        {
+            "seq": np.asarray(cols[0], dtype=np.int64),
+            "id": np.asarray(cols[1], dtype=str) if rows else np.array([], dtype="U1"),
+            "label": words,
+            "time": np.asarray(cols[3], dtype=str) if rows else np.array([], dtype="U1"),
+            "user": np.asarray([u or "" for u in cols[4]], dtype=str) if rows else np.array([], dtype="U1"),
+            "cycle": np.asarray(cols[5], dtype=np.int64),
+            "source": np.asarray(cols[6], dtype=str) if rows else np.array([], dtype="U1"),
+        }
+    )

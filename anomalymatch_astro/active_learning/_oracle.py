@@ -12,8 +12,19 @@ __all__ = ["simulate_oracle"]
 log = logging.getLogger(__name__)
 
 
-def simulate_oracle(session, is_anomaly, *, cycles=3, n_anomalies=10, n_false_positives=10, mode=None,
-                    iterations=None, k=100, held_out=None, progress=False):
+def simulate_oracle(
+    session,
+    is_anomaly,
+    *,
+    cycles=3,
+    n_anomalies=10,
+    n_false_positives=10,
+    mode=None,
+    iterations=None,
+    k=100,
+    held_out=None,
+    progress=False,
+):
     """Run AnomalyMatch's active-learning protocol with the truth standing in for the user.
 
     After an initial training (skipped when the session already has scores), each
@@ -78,9 +89,14 @@ def simulate_oracle(session, is_anomaly, *, cycles=3, n_anomalies=10, n_false_po
 
     def record(cycle, seconds, n_new):
         mask = session.labelled_mask()
-        row = {"cycle": cycle, "mode": session._last_mode, "n_labelled": int(mask.sum()),
-               "n_anomalies_labelled": int((mask & truth).sum()), "n_new_anomalies": n_new,
-               "train_seconds": float(seconds)}
+        row = {
+            "cycle": cycle,
+            "mode": session._last_mode,
+            "n_labelled": int(mask.sum()),
+            "n_anomalies_labelled": int((mask & truth).sum()),
+            "n_new_anomalies": n_new,
+            "train_seconds": float(seconds),
+        }
         exclude = ~held_out if held_out.any() else mask
         left = truth[~exclude]
         if left.any() and not left.all():

@@ -69,9 +69,11 @@ def _read_state(path):
     except (OSError, ValueError) as exc:  # ValueError: not JSON, not UTF-8
         state = exc
     if not isinstance(state, dict):
-        msg = (f"{path} is not a readable session file ({state}); it is written atomically, so it was "
-               "changed by hand or the disk is damaged: restore it, or use a new workdir (the labels in "
-               "labels.sqlite can be imported with labels=...)")
+        msg = (
+            f"{path} is not a readable session file ({state}); it is written atomically, so it was "
+            "changed by hand or the disk is damaged: restore it, or use a new workdir (the labels in "
+            "labels.sqlite can be imported with labels=...)"
+        )
         raise CheckpointError(msg)
     return state
 
@@ -219,8 +221,20 @@ class ActiveLearningSession:
     'anomaly'
     """
 
-    def __init__(self, cutouts, *, labels=None, classifier=None, workdir=None, user=None,
-                 default_mode=None, head=None, rotation_average=True, feature_stages=(-2, -1), batch_size=256):
+    def __init__(
+        self,
+        cutouts,
+        *,
+        labels=None,
+        classifier=None,
+        workdir=None,
+        user=None,
+        default_mode=None,
+        head=None,
+        rotation_average=True,
+        feature_stages=(-2, -1),
+        batch_size=256,
+    ):
         if not (hasattr(cutouts, "ids") and hasattr(cutouts, "iter_batches")):
             msg = f"cutouts must be a CutoutSet, got {type(cutouts).__name__}"
             raise InvalidInputError(msg)
@@ -278,16 +292,20 @@ class ActiveLearningSession:
             if head is None and state.get("head") in HEADS:
                 self.head = state["head"]
             if state.get("ids_sha256") != ids_digest(self._ids):
-                msg = (f"the workdir {self.workdir!r} belongs to a different CutoutSet ({state.get('n')} "
-                       f"objects, other ids); open it with the same cutouts or use a new workdir")
+                msg = (
+                    f"the workdir {self.workdir!r} belongs to a different CutoutSet ({state.get('n')} "
+                    f"objects, other ids); open it with the same cutouts or use a new workdir"
+                )
                 raise InvalidInputError(msg)
             self._state = state
         else:
             cutouts_path = getattr(self.cutouts, "path", None)
             self._state = {
-                "format": _FORMAT, "format_version": _FORMAT_VERSION,
+                "format": _FORMAT,
+                "format_version": _FORMAT_VERSION,
                 "cutouts_path": os.path.abspath(cutouts_path) if cutouts_path else None,
-                "n": len(self._ids), "ids_sha256": ids_digest(self._ids),
+                "n": len(self._ids),
+                "ids_sha256": ids_digest(self._ids),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }
             self._save_state()
@@ -312,8 +330,7 @@ class ActiveLearningSession:
                     ids = f["ids"].asstr()[...]
                     if len(ids) == len(self._ids) and np.array_equal(ids, self._ids):
                         self._scores = np.asarray(f["score"][...], dtype=np.float64)
-                        self._parts = {k: np.asarray(f["parts"][k][...], dtype=np.float64)
-                                       for k in f.get("parts", {})}
+                        self._parts = {k: np.asarray(f["parts"][k][...], dtype=np.float64) for k in f.get("parts", {})}
                         self._threshold = float(f.attrs.get("threshold", 0.5))
                         self._last_mode = str(f.attrs.get("mode", "")) or None
                         cycle = max(cycle, int(f.attrs.get("cycle", 0)))
@@ -357,8 +374,10 @@ class ActiveLearningSession:
         state = _read_state(path)
         cpath = state.get("cutouts_path")
         if not cpath:
-            msg = ("this session was made from in-memory cutouts, so their file is unknown; use "
-                   "ActiveLearningSession(cutouts, workdir=...) with the same cutouts")
+            msg = (
+                "this session was made from in-memory cutouts, so their file is unknown; use "
+                "ActiveLearningSession(cutouts, workdir=...) with the same cutouts"
+            )
             raise CheckpointError(msg)
         kwargs.setdefault("rotation_average", state.get("rotation_average", False))
         kwargs.setdefault("feature_stages", tuple(state.get("feature_stages", ())))
@@ -443,8 +462,7 @@ class ActiveLearningSession:
         """
         parsed = parse_labels(labels, known_ids=self._ids)
         if parsed:
-            self._store.add(parsed, source=source, user=self.user if user is None else user,
-                            cycle=self.cycle)
+            self._store.add(parsed, source=source, user=self.user if user is None else user, cycle=self.cycle)
 
     def undo(self):
         """Remove the newest label event (restoring the previous label of that id).
@@ -492,13 +510,20 @@ class ActiveLearningSession:
         stages = self.feature_stages if hasattr(clf, "feature_widths") else ()
         key = embedding_key(self.cutouts, clf, rotation_average=self.rotation_average, stages=stages)
         if stages and not hasattr(getattr(clf, "ema_model", None), "forward_intermediates"):
-            log.warning("the backbone does not expose its feature stages (timm forward_intermediates; "
-                        "a newer timm has it): the fast head uses the head features alone")
+            log.warning(
+                "the backbone does not expose its feature stages (timm forward_intermediates; "
+                "a newer timm has it): the fast head uses the head features alone"
+            )
             stages = ()
             key = embedding_key(self.cutouts, clf, rotation_average=self.rotation_average)
-        self._embeddings = compute_embeddings(self.cutouts, clf, cache_path=cache_path,
-                                              rotation_average=self.rotation_average, stages=stages,
-                                              batch_size=self.batch_size)
+        self._embeddings = compute_embeddings(
+            self.cutouts,
+            clf,
+            cache_path=cache_path,
+            rotation_average=self.rotation_average,
+            stages=stages,
+            batch_size=self.batch_size,
+        )
         self._blocks = clf.feature_widths(stages) if stages else None
         if self.workdir is not None:
             self._state["embedding_key"] = key
@@ -567,8 +592,10 @@ class ActiveLearningSession:
         y = self.label_array()
         n1, n0 = int((y == 1).sum()), int((y == 0).sum())
         if n1 == 0 or n0 == 0:
-            msg = (f"training needs at least one anomaly and one normal; the session has {n1} anomalies "
-                   f"and {n0} normals (label a few of each with session.label)")
+            msg = (
+                f"training needs at least one anomaly and one normal; the session has {n1} anomalies "
+                f"and {n0} normals (label a few of each with session.label)"
+            )
             raise LabelError(msg)
         lab = y >= 0
         timings, metrics, parts = {}, {}, {}
@@ -581,15 +608,18 @@ class ActiveLearningSession:
             head.fit(emb, y)
             parts["fast"] = np.asarray(head.score(emb), dtype=np.float64)
             timings["fast"] = time.perf_counter() - t
-            metrics["fast"] = {"head": getattr(head, "name", type(head).__name__),
-                               "train_auroc": _auroc(y[lab], parts["fast"][lab])}
+            metrics["fast"] = {
+                "head": getattr(head, "name", type(head).__name__),
+                "train_auroc": _auroc(y[lab], parts["fast"][lab]),
+            }
         if mode in ("fixmatch", "both"):
             t = time.perf_counter()
             clf = self.classifier
             words = {self._ids[i]: label_word(y[i]) for i in np.flatnonzero(lab)}
             clf.fit(self.cutouts, words, iterations=iterations, progress=progress)
-            parts["fixmatch"] = np.asarray(clf.score(self.cutouts, batch_size=self.batch_size,
-                                                     progress=progress), dtype=np.float64)
+            parts["fixmatch"] = np.asarray(
+                clf.score(self.cutouts, batch_size=self.batch_size, progress=progress), dtype=np.float64
+            )
             timings["fixmatch"] = time.perf_counter() - t
             metrics["fixmatch"] = {"train_auroc": _auroc(y[lab], parts["fixmatch"][lab])}
         scores = combine_scores(parts)
@@ -606,10 +636,16 @@ class ActiveLearningSession:
         self._scores, self._parts, self._threshold, self._last_mode = scores, parts, threshold, mode
         self._store.set_meta("cycle", cycle)
         self._save_state()
-        result = TrainResult(mode=mode, cycle=cycle, seconds=time.perf_counter() - t0, n_anomalies=n1,
-                             n_normals=n0, timings=timings, metrics=metrics)
-        log.info("cycle %d trained (%s) in %.1f s on %d anomalies + %d normals", cycle, mode,
-                 result.seconds, n1, n0)
+        result = TrainResult(
+            mode=mode,
+            cycle=cycle,
+            seconds=time.perf_counter() - t0,
+            n_anomalies=n1,
+            n_normals=n0,
+            timings=timings,
+            metrics=metrics,
+        )
+        log.info("cycle %d trained (%s) in %.1f s on %d anomalies + %d normals", cycle, mode, result.seconds, n1, n0)
         return result
 
     def _save_model(self):
@@ -707,16 +743,23 @@ class ActiveLearningSession:
             elif strategy == "uncertainty":
                 rows = select_uncertain(self._scores, n, exclude=exclude, threshold=self._threshold)
             elif strategy == "diversity":
-                rows = select_diverse(self._scores, self.embeddings, n, exclude=exclude, pool=pool,
-                                      center=self._center())
+                rows = select_diverse(
+                    self._scores, self.embeddings, n, exclude=exclude, pool=pool, center=self._center()
+                )
             else:
-                rows = select_mix(self._scores, self.embeddings, n, exclude=exclude,
-                                  threshold=self._threshold, pool=pool, center=self._center())
+                rows = select_mix(
+                    self._scores,
+                    self.embeddings,
+                    n,
+                    exclude=exclude,
+                    threshold=self._threshold,
+                    pool=pool,
+                    center=self._center(),
+                )
         rows = np.asarray(rows, dtype=np.int64)
         table = QTable()
         table["id"] = self._ids[rows] if len(rows) else np.array([], dtype=str)
-        table["score"] = (self._scores[rows] if self._scores is not None
-                          else np.full(len(rows), np.nan))
+        table["score"] = self._scores[rows] if self._scores is not None else np.full(len(rows), np.nan)
         table["rank"] = self._rank_of(rows)
         for name, values in extra.items():
             table[name] = values
@@ -729,10 +772,14 @@ class ActiveLearningSession:
         """Provenance of the current scores (for table metadata)."""
         from .. import __version__
 
-        prov = {"anomalymatch_astro_version": __version__, "cycle": self.cycle, "mode": self._last_mode,
-                "combination": "mean of rank-normalised scores" if len(self._parts) > 1 else "single model",
-                "head": self.head if isinstance(self.head, str) else type(self.head).__name__,
-                "n_labelled": int(self.labelled_mask().sum())}
+        prov = {
+            "anomalymatch_astro_version": __version__,
+            "cycle": self.cycle,
+            "mode": self._last_mode,
+            "combination": "mean of rank-normalised scores" if len(self._parts) > 1 else "single model",
+            "head": self.head if isinstance(self.head, str) else type(self.head).__name__,
+            "n_labelled": int(self.labelled_mask().sum()),
+        }
         clf = self._classifier
         if clf is not None:
             prov["model_hash"] = getattr(clf, "model_hash", None)
@@ -756,10 +803,13 @@ class ActiveLearningSession:
         from ..catalogs import scores_to_table
 
         scores = self._scores if self._scores is not None else np.full(len(self._ids), np.nan)
-        return scores_to_table(self.cutouts, scores, label_records=self._store.current_records(),
-                               provenance=self.provenance())
+        return scores_to_table(
+            self.cutouts, scores, label_records=self._store.current_records(), provenance=self.provenance()
+        )
 
     def __repr__(self):
         where = self.workdir or "memory"
-        return (f"<ActiveLearningSession: {len(self._ids)} objects, {len(self._store)} labelled, "
-                f"cycle {self.cycle}, {where}>")
+        return (
+            f"<ActiveLearningSession: {len(self._ids)} objects, {len(self._store)} labelled, "
+            f"cycle {self.cycle}, {where}>"
+        )

@@ -27,8 +27,16 @@ import numpy as np
 
 from ..utils.exceptions import InvalidInputError
 
-__all__ = ["STRATEGIES", "select_top", "select_uncertain", "select_diverse", "select_mix", "select_similar",
-           "decision_threshold", "unit_embeddings"]
+__all__ = [
+    "STRATEGIES",
+    "select_top",
+    "select_uncertain",
+    "select_diverse",
+    "select_mix",
+    "select_similar",
+    "decision_threshold",
+    "unit_embeddings",
+]
 
 #: Strategy names accepted by `ActiveLearningSession.candidates`.
 STRATEGIES = ("top", "uncertainty", "diversity", "mix", "similar")
@@ -105,8 +113,8 @@ def unit_embeddings(embeddings, *, center=None):
     center = np.asarray(center, dtype=np.float32)
     out = np.empty(x.shape, dtype=np.float32)
     for start in range(0, len(x), 4096):  # in cache-sized blocks, without full-size temporaries
-        block = out[start:start + 4096]
-        np.subtract(x[start:start + 4096], center, out=block)
+        block = out[start : start + 4096]
+        np.subtract(x[start : start + 4096], center, out=block)
         norm = np.sqrt(np.einsum("ij,ij->i", block, block))[:, None]
         norm[norm < 1e-12] = 1.0
         block /= norm
@@ -147,7 +155,7 @@ def select_diverse(scores, embeddings, n, *, exclude=None, pool=None, center=Non
     """
     ordered = select_top(scores, len(scores), exclude=exclude)
     pool = max(5 * n, 50) if pool is None else int(pool)
-    cand = ordered[:max(pool, n)]
+    cand = ordered[: max(pool, n)]
     if len(cand) <= n:
         return cand
     center = _column_mean(embeddings) if center is None else center
@@ -227,8 +235,8 @@ def select_similar(embeddings, query_rows, n, *, exclude=None, center=None):
     q = unit_embeddings(x[query_rows], center=center)
     sim = np.full(len(x), -np.inf)
     for start in range(0, len(x), 4096):
-        block = unit_embeddings(x[start:start + 4096], center=center)
-        sim[start:start + len(block)] = (block @ q.T).max(axis=1)
+        block = unit_embeddings(x[start : start + 4096], center=center)
+        sim[start : start + len(block)] = (block @ q.T).max(axis=1)
     mask = _available(len(x), exclude)
     mask[query_rows] = False
     rows = _order_desc(sim, mask)[:n]

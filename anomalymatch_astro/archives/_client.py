@@ -131,9 +131,7 @@ class ArchiveClient:
     >>> path = client.download("http://127.0.0.1:8099/getproduct/amtest/data/m13.fits")  # doctest: +SKIP
     """
 
-    def __init__(
-        self, *, session=None, cache_dir=None, timeout=None, retries=None, rate_limit=None, backoff=None
-    ):
+    def __init__(self, *, session=None, cache_dir=None, timeout=None, retries=None, rate_limit=None, backoff=None):
         self.timeout = float(conf.sia_timeout if timeout is None else timeout)
         self.retries = int(conf.max_retries if retries is None else retries)
         self.rate_limit = float(conf.rate_limit if rate_limit is None else rate_limit)
@@ -176,9 +174,7 @@ class ArchiveClient:
         for k in range(self.retries + 1):
             if k:
                 delay = self.backoff * 2 ** (k - 1)
-                log.info(
-                    "retrying %s in %.2f s (attempt %d of %d): %s", what, delay, k + 1, self.retries + 1, last
-                )
+                log.info("retrying %s in %.2f s (attempt %d of %d): %s", what, delay, k + 1, self.retries + 1, last)
                 time.sleep(delay)
             if not self._own_session:  # our own session throttles each request itself
                 self._throttle()
@@ -217,9 +213,7 @@ class ArchiveClient:
         import requests
 
         cause = getattr(exc, "cause", None) or exc.__cause__ or exc.__context__
-        if isinstance(
-            cause, (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError)
-        ):
+        if isinstance(cause, (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
             return _Retryable(f"{type(cause).__name__}: {cause}")
         if isinstance(exc, DALQueryError):
             return ServiceError(f"{what}: the service reported an error: {exc}")
@@ -497,9 +491,7 @@ class ArchiveClient:
             )
             rows = _filter_rows(rows, wanted=wanted, image_format=image_format)
             rows["pos_index"] = np.full(len(rows), i, dtype=np.int64)
-            rows["id"] = (
-                np.full(len(rows), ids[i], dtype=object).astype(str) if len(rows) else np.zeros(0, dtype=str)
-            )
+            rows["id"] = np.full(len(rows), ids[i], dtype=object).astype(str) if len(rows) else np.zeros(0, dtype=str)
             rows["ra"] = np.full(len(rows), coords.ra.deg[i])
             rows["dec"] = np.full(len(rows), coords.dec.deg[i])
             tables.append(rows)
@@ -689,9 +681,7 @@ def _results_table(results, *, protocol, service_url):
         rows["s_ra"].append(float(row[ra_col]) if ra_col and row[ra_col] is not np.ma.masked else np.nan)
         rows["s_dec"].append(float(row[dec_col]) if dec_col and row[dec_col] is not np.ma.masked else np.nan)
         rows["pixel_scale"].append(_scale(row[scale_col], scale_unit) if scale_col else np.nan)
-        words = " ".join(
-            [title, _text(row[obs_id_col]) if obs_id_col else "", os.path.basename(urlsplit(url).path)]
-        )
+        words = " ".join([title, _text(row[obs_id_col]) if obs_id_col else "", os.path.basename(urlsplit(url).path)])
         rows["_words"] = rows.get("_words", []) + [words]
         if datalink is not None:
             base, column, fixed = datalink

@@ -144,9 +144,7 @@ def _fetch_position(
     files, missing = {}, []
     if protocol == "hips":
         for band, hips_id in band_map.items():
-            path = client.hips_cutout(
-                hips_id, coord, size=size, pixel_scale=hips_pixel_scale, server=service_url
-            )
+            path = client.hips_cutout(hips_id, coord, size=size, pixel_scale=hips_pixel_scale, server=service_url)
             files[band] = {
                 "path": path,
                 "dataset_id": hips_id,
@@ -176,9 +174,7 @@ def _fetch_position(
             "access_url": str(row["access_url"]),
             "method": "image",
         }
-        use_soda = soda is True or (
-            soda == "auto" and row["datalink_url"] and np.isfinite(row["pixel_scale"])
-        )
+        use_soda = soda is True or (soda == "auto" and row["datalink_url"] and np.isfinite(row["pixel_scale"]))
         if use_soda:
             scale = float(row["pixel_scale"]) if np.isfinite(row["pixel_scale"]) else None
             if scale is None:

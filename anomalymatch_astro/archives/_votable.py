@@ -152,8 +152,5 @@ def soda_request(votable, *, source):
         if "ID" not in params and "id" in names:
             params["ID"] = str(row[names["id"]])
         return desc["accessURL"], params
-    msg = (
-        f"{source} offers no SODA cutout service for this data set; download the whole "
-        "image instead (soda=False)"
-    )
+    msg = f"{source} offers no SODA cutout service for this data set; download the whole image instead (soda=False)"
     raise ServiceError(msg)

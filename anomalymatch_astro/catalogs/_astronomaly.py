@@ -230,8 +230,7 @@ def _write_frame_parquet(path, ids, names, values):
     import pyarrow.parquet as pq
 
     arrays = [
-        pa.array(np.ascontiguousarray(values[:, k], dtype=np.float64), type=pa.float64())
-        for k in range(len(names))
+        pa.array(np.ascontiguousarray(values[:, k], dtype=np.float64), type=pa.float64()) for k in range(len(names))
     ]
     arrays.append(pa.array([str(i) for i in ids], type=pa.string()))
     schema = pa.schema(
@@ -276,11 +275,7 @@ def _metadata_columns(cutouts, scores, labels):
         if name in ("id", "ra", "dec") or name in taken:
             continue
         col = table[name]
-        if (
-            getattr(col, "ndim", 1) != 1
-            or getattr(col, "dtype", None) is None
-            or col.dtype.kind not in "biufUS"
-        ):
+        if getattr(col, "ndim", 1) != 1 or getattr(col, "dtype", None) is None or col.dtype.kind not in "biufUS":
             continue  # SkyCoord, WCS headers, vectors: not for display
         out_name = f"orig_{name}" if name.lower() in _FORBIDDEN_METADATA else name
         values = np.asarray(getattr(col, "value", col))
@@ -314,9 +309,7 @@ def _clear_bundle(directory, overwrite):
     if directory.exists() and not directory.is_dir():
         msg = f"{str(directory)!r} exists and is not a folder"
         raise InvalidInputError(msg)
-    present = [
-        name for name in (*_BUNDLE_FILES, "images", "astronomaly_output") if (directory / name).exists()
-    ]
+    present = [name for name in (*_BUNDLE_FILES, "images", "astronomaly_output") if (directory / name).exists()]
     if present and not overwrite:
         msg = (
             f"{str(directory)!r} already holds an Astronomaly bundle ({', '.join(present)}); pass "
@@ -544,8 +537,7 @@ def import_astronomaly_labels(path, *, anomaly_min=4, normal_max=1, id_map=None)
         header = next(reader, None)
         if not header or "human_label" not in header:
             msg = (
-                f"{str(scores_path)!r} has no human_label column (header {header}); "
-                "is it Astronomaly's ml_scores.csv?"
+                f"{str(scores_path)!r} has no human_label column (header {header}); is it Astronomaly's ml_scores.csv?"
             )
             raise LabelError(msg)
         k = header.index("human_label")
@@ -577,10 +569,7 @@ def import_astronomaly_labels(path, *, anomaly_min=4, normal_max=1, id_map=None)
             obj_id = str(id_map[obj_id])
         result[obj_id] = word
     if unknown:
-        msg = (
-            f"{len(unknown)} labelled id(s) in {str(scores_path)!r} are not in the bundle's id map: "
-            f"{unknown[:10]}"
-        )
+        msg = f"{len(unknown)} labelled id(s) in {str(scores_path)!r} are not in the bundle's id map: {unknown[:10]}"
         raise UnknownIDError(msg, ids=unknown)
     log.info("imported %d labels from %s", len(result), scores_path)
     return result

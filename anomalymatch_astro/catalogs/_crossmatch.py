@@ -160,9 +160,7 @@ def _masked_take(columns, idx, matched):
         mask = ~matched
         if isinstance(taken, u.Quantity):
             base = taken.unmasked if hasattr(taken, "unmasked") else taken
-            old = (
-                taken.mask if hasattr(taken, "mask") and taken.mask is not None else np.zeros(len(idx), bool)
-            )
+            old = taken.mask if hasattr(taken, "mask") and taken.mask is not None else np.zeros(len(idx), bool)
             out[name] = Masked(base, mask=np.asarray(old) | mask)
         else:
             old = np.asarray(getattr(taken, "mask", np.zeros(len(idx), bool)))
@@ -232,14 +230,9 @@ def crossmatch(table, catalog, *, radius, mode="nearest", catalog_coord=None, pr
     cat_coords = table_coords(cat, catalog_coord, what="catalogue")
     columns = _catalog_columns(cat, cat_coords, prefix)
     columns[f"{prefix}index"] = np.arange(len(cat), dtype=np.int64)
-    clash = [n for n in columns.colnames if n in cands.colnames] + (
-        ["sep"] if "sep" in cands.colnames else []
-    )
+    clash = [n for n in columns.colnames if n in cands.colnames] + (["sep"] if "sep" in cands.colnames else [])
     if clash:
-        msg = (
-            f"column name(s) {clash} would appear twice in the result; "
-            f"choose another prefix= (now {prefix!r})"
-        )
+        msg = f"column name(s) {clash} would appear twice in the result; choose another prefix= (now {prefix!r})"
         raise InvalidInputError(msg)
 
     if mode == "nearest":

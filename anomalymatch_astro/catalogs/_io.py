@@ -116,12 +116,8 @@ def _split_skycoords(table):
                 raise InvalidInputError(msg)
         pos = table.colnames.index(name)
         table.remove_column(name)
-        table.add_column(
-            np.asarray(sph.lon.to_value(u.deg), dtype=np.float64) * u.deg, name=lon_name, index=pos
-        )
-        table.add_column(
-            np.asarray(sph.lat.to_value(u.deg), dtype=np.float64) * u.deg, name=lat_name, index=pos + 1
-        )
+        table.add_column(np.asarray(sph.lon.to_value(u.deg), dtype=np.float64) * u.deg, name=lon_name, index=pos)
+        table.add_column(np.asarray(sph.lat.to_value(u.deg), dtype=np.float64) * u.deg, name=lat_name, index=pos + 1)
         coords[name] = {"frame": col.frame.name, "index": index, "lon": lon_name, "lat": lat_name}
     return coords
 
@@ -213,11 +209,7 @@ def _restore(table, record):
         col = table[name]
         if isinstance(col, SkyCoord):
             continue
-        if (
-            getattr(col, "dtype", None) is not None
-            and col.dtype.kind == "S"
-            and name not in record.get("bytes", [])
-        ):
+        if getattr(col, "dtype", None) is not None and col.dtype.kind == "S" and name not in record.get("bytes", []):
             table[name] = (
                 np.char.decode(col, "utf-8")
                 if not isinstance(col, MaskedColumn)

@@ -17,9 +17,7 @@ log = logging.getLogger(__name__)
 REGION_FORMATS = {"ds9": "ds9", "crtf": "crtf"}
 
 
-def write_regions(
-    table, path, *, format="ds9", radius=3 * u.arcsec, text_column="id", color=None, overwrite=False
-):
+def write_regions(table, path, *, format="ds9", radius=3 * u.arcsec, text_column="id", color=None, overwrite=False):
     """Write a circle region per candidate to a DS9 or CASA (CRTF) region file.
 
     Parameters

@@ -46,10 +46,7 @@ def _wrap_error(exc, service):
             break
         chain = getattr(chain, "cause", None) or chain.__cause__ or chain.__context__
     if chain is not None and isinstance(chain, network) or "Connection failed" in str(exc):
-        msg = (
-            f"could not reach {service} ({exc}); check the network connection and the service URL, "
-            "or retry later"
-        )
+        msg = f"could not reach {service} ({exc}); check the network connection and the service URL, or retry later"
         return ArchiveError(msg)
     msg = f"{service} failed: {exc}. Check the query parameters (catalogue and column names) or retry later"
     return ServiceError(msg)
@@ -135,9 +132,7 @@ def crossmatch_simbad(table, *, radius, simbad=None, mode="nearest", prefix="sim
     found = vstack(parts, metadata_conflicts="silent") if parts else None
     if found is not None:
         found = _unique_rows(found)
-    log.info(
-        "SIMBAD returned %d sources around %d candidates", 0 if found is None else len(found), len(coords)
-    )
+    log.info("SIMBAD returned %d sources around %d candidates", 0 if found is None else len(found), len(coords))
     return _finish(table, found, radius, mode, prefix)
 
 
@@ -216,9 +211,7 @@ def crossmatch_vizier(table, catalog, *, radius, vizier=None, mode="nearest", pr
         0 if found is None else len(found),
         len(coords),
     )
-    return _finish(
-        table, found, radius, mode, "vizier_" if prefix is None else prefix, catalog_coord=vizier_coord
-    )
+    return _finish(table, found, radius, mode, "vizier_" if prefix is None else prefix, catalog_coord=vizier_coord)
 
 
 def _adql_name(name):
@@ -294,8 +287,7 @@ def crossmatch_tap(
         select = "t.*"
     else:
         select = ", ".join(
-            c.strip() if c.strip().startswith("t.") else f"t.{_adql_name(c.strip())}"
-            for c in columns.split(",")
+            c.strip() if c.strip().startswith("t.") else f"t.{_adql_name(c.strip())}" for c in columns.split(",")
         )
     if "id" not in table.colnames:
         msg = "the candidate table needs an 'id' column for a TAP cross-match"

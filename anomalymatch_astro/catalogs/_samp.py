@@ -51,9 +51,7 @@ def _hub_params(hub_url):
         raise ArchiveError(msg) from exc
 
 
-def send_table_samp(
-    table, *, client_name="anomalymatch_astro", hub_url=None, timeout=10, name=None, recipient=None
-):
+def send_table_samp(table, *, client_name="anomalymatch_astro", hub_url=None, timeout=10, name=None, recipient=None):
     """Send a table to the tools connected to a SAMP hub (``table.load.votable``).
 
     The table is written to a temporary VOTable (kept, so that the tools can read it
@@ -112,10 +110,7 @@ def send_table_samp(
     try:
         client.connect(hub_params=_hub_params(hub_url) if hub_url else None)
     except (SAMPHubError, SAMPClientError, OSError) as exc:
-        msg = (
-            f"could not connect to a SAMP hub ({exc}); start TOPCAT, Aladin or DS9 (they run a hub), "
-            "or give hub_url="
-        )
+        msg = f"could not connect to a SAMP hub ({exc}); start TOPCAT, Aladin or DS9 (they run a hub), or give hub_url="
         raise ArchiveError(msg) from exc
     replies = {}
     try:

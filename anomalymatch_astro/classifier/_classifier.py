@@ -107,9 +107,20 @@ class AnomalyClassifier:
     ((12,), True)
     """
 
-    def __init__(self, *, backbone="tf_efficientnet_lite0", pretrained=True, image_size=64, seed=0,
-                 normalizer=None, device=None, weights_path=None, allow_download=False, config=None,
-                 **overrides):
+    def __init__(
+        self,
+        *,
+        backbone="tf_efficientnet_lite0",
+        pretrained=True,
+        image_size=64,
+        seed=0,
+        normalizer=None,
+        device=None,
+        weights_path=None,
+        allow_download=False,
+        config=None,
+        **overrides,
+    ):
         if config is None:
             config = ClassifierConfig()
         elif not isinstance(config, ClassifierConfig):
@@ -126,8 +137,9 @@ class AnomalyClassifier:
         self.image_size = int(image_size)
         self.seed = int(seed)
         self.normalizer = normalizer if normalizer is not None else Normalizer()
-        self.device = torch.device(device) if device is not None else torch.device(
-            "cuda" if torch.cuda.is_available() else "cpu")
+        self.device = (
+            torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        )
         self.weights_path = weights_path
         self.allow_download = bool(allow_download)
         self.bands = None
@@ -142,8 +154,10 @@ class AnomalyClassifier:
 
     def __repr__(self):
         state = f"trained {self.n_fits}x" if self.n_fits else "untrained"
-        return (f"<AnomalyClassifier {self.backbone} image_size={self.image_size} bands={self.bands} "
-                f"seed={self.seed} {state}>")
+        return (
+            f"<AnomalyClassifier {self.backbone} image_size={self.image_size} bands={self.bands} "
+            f"seed={self.seed} {state}>"
+        )
 
     # ------------------------------------------------------------------ model set-up
     def _build(self, bands, *, pretrained=None):
@@ -151,9 +165,15 @@ class AnomalyClassifier:
         pretrained = self.pretrained if pretrained is None else pretrained
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            model = create_backbone(self.backbone, in_chans=len(bands), num_classes=2, pretrained=pretrained,
-                                    weights_path=self.weights_path, allow_download=self.allow_download,
-                                    drop_rate=self.config.drop_rate)
+            model = create_backbone(
+                self.backbone,
+                in_chans=len(bands),
+                num_classes=2,
+                pretrained=pretrained,
+                weights_path=self.weights_path,
+                allow_download=self.allow_download,
+                drop_rate=self.config.drop_rate,
+            )
             self._init_head_small(model)
         set_bn_momentum(model, self.config.bn_momentum)
         cfg = getattr(model, "pretrained_cfg", None) or {}
@@ -182,8 +202,10 @@ class AnomalyClassifier:
 
     def _check_bands(self, bands):
         if tuple(bands) != tuple(self.bands):
-            msg = (f"the cutouts have bands {list(bands)} but the model was trained on {list(self.bands)} "
-                   "(names and order must agree); make the cutouts with the same bands in the same order")
+            msg = (
+                f"the cutouts have bands {list(bands)} but the model was trained on {list(self.bands)} "
+                "(names and order must agree); make the cutouts with the same bands in the same order"
+            )
             raise BandMismatchError(msg)
 
     def _check_cutouts(self, cutouts):
@@ -198,24 +220,37 @@ class AnomalyClassifier:
                 msg = f"the cutouts record an unreadable normalisation {recorded!r}: {exc}"
                 raise CheckpointError(msg) from exc
             if theirs != self.normalizer:
-                msg = (f"the cutouts were normalised with {theirs!r} but the model expects "
-                       f"{self.normalizer!r}; "
-                       "use the raw cutouts (the model normalises them itself) or retrain")
+                msg = (
+                    f"the cutouts were normalised with {theirs!r} but the model expects "
+                    f"{self.normalizer!r}; "
+                    "use the raw cutouts (the model normalises them itself) or retrain"
+                )
                 raise CheckpointError(msg)
         if self.cutout_shape is not None and tuple(cutouts.image_shape) != tuple(self.cutout_shape):
             if self.config.strict_size:
-                msg = (f"the cutouts are {cutouts.image_shape} pixels but the model was trained on "
-                       f"{tuple(self.cutout_shape)} and strict_size=True; make cutouts of the training size")
+                msg = (
+                    f"the cutouts are {cutouts.image_shape} pixels but the model was trained on "
+                    f"{tuple(self.cutout_shape)} and strict_size=True; make cutouts of the training size"
+                )
                 raise CheckpointError(msg)
-            log.info("cutouts of %s pixels (model trained on %s) are resized to %d x %d", cutouts.image_shape,
-                     tuple(self.cutout_shape), self.image_size, self.image_size)
+            log.info(
+                "cutouts of %s pixels (model trained on %s) are resized to %d x %d",
+                cutouts.image_shape,
+                tuple(self.cutout_shape),
+                self.image_size,
+                self.image_size,
+            )
 
     def _prepared(self, pixels, cutouts_meta=None):
         """Normalise (unless already normalised) and resize a float32 (n, C, H, W) batch to a tensor."""
         from ..scoring._preprocess import prepare_batch
 
-        return prepare_batch(pixels, normalizer=self.normalizer, image_size=self.image_size,
-                             normalized=(cutouts_meta or {}).get("normalizer") is not None)
+        return prepare_batch(
+            pixels,
+            normalizer=self.normalizer,
+            image_size=self.image_size,
+            normalized=(cutouts_meta or {}).get("normalizer") is not None,
+        )
 
     def _prepare_set(self, cutouts, batch_size=512):
         parts = [self._prepared(pix, cutouts.meta) for _, pix in cutouts.iter_batches(batch_size)]
@@ -241,8 +276,10 @@ class AnomalyClassifier:
     def _stage_indices(model, stages):
         info = getattr(model, "feature_info", None)
         if info is None or not hasattr(model, "forward_intermediates"):
-            msg = (f"the backbone {type(model).__name__} does not expose its feature stages "
-                   "(timm forward_intermediates); use stages=()")
+            msg = (
+                f"the backbone {type(model).__name__} does not expose its feature stages "
+                "(timm forward_intermediates); use stages=()"
+            )
             raise InvalidInputError(msg)
         n = len(info)
         out = []
@@ -282,8 +319,12 @@ class AnomalyClassifier:
         batches = []
         for _ in range(n_batches):
             idx = torch.randint(len(pool), (size,), generator=generator)
-            v = weak_augment(pool[idx].to(self.device), generator=generator, rotate=self.config.weak_rotate,
-                             max_shift=self.config.weak_shift)
+            v = weak_augment(
+                pool[idx].to(self.device),
+                generator=generator,
+                rotate=self.config.weak_rotate,
+                max_shift=self.config.weak_shift,
+            )
             batches.append(self._standardize(v))
         adapt_batchnorm(self.model, batches, momentum=self.config.bn_momentum)
         self.ema_model.load_state_dict(self.model.state_dict())
@@ -295,8 +336,10 @@ class AnomalyClassifier:
         from sklearn.linear_model import LogisticRegression
 
         with torch.inference_mode():
-            feats = [self._features(self.ema_model, x_l[i:i + 256].to(self.device)).float().cpu()
-                     for i in range(0, len(x_l), 256)]
+            feats = [
+                self._features(self.ema_model, x_l[i : i + 256].to(self.device)).float().cpu()
+                for i in range(0, len(x_l), 256)
+            ]
         f = torch.cat(feats).numpy().astype(np.float64)
         y = y_l.numpy()
         mu = f.mean(0)
@@ -365,15 +408,15 @@ class AnomalyClassifier:
         x_l = self._prepare_set(cutouts[rows])
         y_l = torch.tensor([parsed[i] for i in ids], dtype=torch.int64)
         x_u = self._prepare_set(unlabeled)
-        log.info("training on %d labelled (%d anomalies) and %d unlabelled cutouts", len(ids),
-                 int(y_l.sum()), len(x_u))
+        log.info("training on %d labelled (%d anomalies) and %d unlabelled cutouts", len(ids), int(y_l.sum()), len(x_u))
         generator = torch.Generator().manual_seed(self.seed * 1000003 + self.n_fits)
         if cfg.bn_mode == "adapt" and self.n_fits == 0:
             self._adapt_bn(x_l, x_u, generator)
         if cfg.head_init == "probe":
             self._probe_head(x_l, y_l)
-        trainer = FixMatchTrainer(self.model, self.ema_model, cfg, standardize=self._standardize,
-                                  generator=generator, device=self.device)
+        trainer = FixMatchTrainer(
+            self.model, self.ema_model, cfg, standardize=self._standardize, generator=generator, device=self.device
+        )
         cbs = [EMACallback(cfg.ema_decay), HistoryCallback(self.history), *(callbacks or [])]
         if iterations:
             with torch.random.fork_rng(devices=[]):
@@ -440,8 +483,9 @@ class AnomalyClassifier:
         self.ema_model.eval()
         n_batches = math.ceil(len(cutouts) / batch_size)
         with torch.inference_mode():
-            for rows, pix in progress_bar(cutouts.iter_batches(batch_size), total=n_batches, desc="scoring",
-                                          progress=progress, unit="batch"):
+            for rows, pix in progress_bar(
+                cutouts.iter_batches(batch_size), total=n_batches, desc="scoring", progress=progress, unit="batch"
+            ):
                 x = self._prepared(pix, cutouts.meta).to(self.device)
                 out[rows] = self._predict(x).cpu().numpy()
         return out
@@ -481,10 +525,16 @@ class AnomalyClassifier:
 
     # ------------------------------------------------------------------ identity and persistence
     def _description(self):
-        return {"backbone": self.backbone, "bands": list(self.bands) if self.bands else None,
-                "image_size": self.image_size, "mean": self.mean, "std": self.std,
-                "normalizer": self.normalizer.to_dict(), "config": self.config.to_dict(),
-                "cutout_shape": list(self.cutout_shape) if self.cutout_shape else None}
+        return {
+            "backbone": self.backbone,
+            "bands": list(self.bands) if self.bands else None,
+            "image_size": self.image_size,
+            "mean": self.mean,
+            "std": self.std,
+            "normalizer": self.normalizer.to_dict(),
+            "config": self.config.to_dict(),
+            "cutout_shape": list(self.cutout_shape) if self.cutout_shape else None,
+        }
 
     @property
     def model_hash(self):
@@ -523,11 +573,18 @@ class AnomalyClassifier:
         weights = path / _WEIGHTS
         tmp = path / (_WEIGHTS + ".tmp")
         save_file(tensors, str(tmp), metadata={"format": _FORMAT})
-        info = {"format": _FORMAT, "format_version": _FORMAT_VERSION,
-                "package_version": _package_version(), **self._description(),
-                "seed": self.seed, "pretrained": self.pretrained, "labels_hash": self.labels_hash,
-                "n_fits": self.n_fits, "model_hash": self.model_hash,
-                "weights_sha256": _sha256_file(tmp)}
+        info = {
+            "format": _FORMAT,
+            "format_version": _FORMAT_VERSION,
+            "package_version": _package_version(),
+            **self._description(),
+            "seed": self.seed,
+            "pretrained": self.pretrained,
+            "labels_hash": self.labels_hash,
+            "n_fits": self.n_fits,
+            "model_hash": self.model_hash,
+            "weights_sha256": _sha256_file(tmp),
+        }
         cfg_tmp = path / (_CONFIG + ".tmp")
         cfg_tmp.write_text(json.dumps(info, indent=2, sort_keys=True))
         # both files complete before either is swapped in: a crash leaves the old pair, the new
@@ -563,8 +620,7 @@ class AnomalyClassifier:
         cfg_file, weights = path / _CONFIG, path / _WEIGHTS
         for f in (cfg_file, weights):
             if not f.is_file():
-                msg = (f"{os.fspath(f)!r} is missing; {os.fspath(path)!r} is not a complete "
-                       "AnomalyClassifier checkpoint")
+                msg = f"{os.fspath(f)!r} is missing; {os.fspath(path)!r} is not a complete AnomalyClassifier checkpoint"
                 raise CheckpointError(msg)
         try:
             info = json.loads(cfg_file.read_text())
@@ -575,18 +631,28 @@ class AnomalyClassifier:
             msg = f"{os.fspath(cfg_file)!r} is not an AnomalyClassifier checkpoint description"
             raise CheckpointError(msg)
         if _sha256_file(weights) != info.get("weights_sha256"):
-            msg = (f"{os.fspath(weights)!r} does not match the sha256 recorded in config.json: the "
-                   "checkpoint was modified or corrupted; save the model again")
+            msg = (
+                f"{os.fspath(weights)!r} does not match the sha256 recorded in config.json: the "
+                "checkpoint was modified or corrupted; save the model again"
+            )
             raise CheckpointError(msg)
         try:
             config = ClassifierConfig.from_dict(info["config"])
             normalizer = Normalizer.from_dict(info["normalizer"])
-            clf = cls(backbone=info["backbone"], pretrained=False, image_size=info["image_size"],
-                      seed=info["seed"], normalizer=normalizer, device=device, config=config)
+            clf = cls(
+                backbone=info["backbone"],
+                pretrained=False,
+                image_size=info["image_size"],
+                seed=info["seed"],
+                normalizer=normalizer,
+                device=device,
+                config=config,
+            )
             clf._build(tuple(info["bands"]), pretrained=False)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # incl. InvalidInputError
-            msg = (f"{os.fspath(cfg_file)!r} is incomplete or invalid ({type(exc).__name__}: {exc}); "
-                   "save the model again")
+            msg = (
+                f"{os.fspath(cfg_file)!r} is incomplete or invalid ({type(exc).__name__}: {exc}); save the model again"
+            )
             raise CheckpointError(msg) from exc
         try:
             state = load_file(str(weights))
@@ -607,11 +673,14 @@ class AnomalyClassifier:
             clf.labels_hash = info.get("labels_hash")
             clf.n_fits = int(info.get("n_fits", 0))
         except (KeyError, TypeError, ValueError) as exc:
-            msg = (f"{os.fspath(cfg_file)!r} is incomplete or invalid ({type(exc).__name__}: {exc}); "
-                   "save the model again")
+            msg = (
+                f"{os.fspath(cfg_file)!r} is incomplete or invalid ({type(exc).__name__}: {exc}); save the model again"
+            )
             raise CheckpointError(msg) from exc
         if clf.model_hash != info.get("model_hash"):
-            msg = (f"the model hash of {os.fspath(path)!r} does not match config.json: the checkpoint was "
-                   "modified; save the model again")
+            msg = (
+                f"the model hash of {os.fspath(path)!r} does not match config.json: the checkpoint was "
+                "modified; save the model again"
+            )
             raise CheckpointError(msg)
         return clf

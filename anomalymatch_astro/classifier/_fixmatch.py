@@ -59,6 +59,11 @@ def fixmatch_loss(logits_l, targets_l, logits_u_weak, logits_u_strong, *, tau=0.
         n_mask = float(mask.sum())
         pseudo_rate = float(((pseudo == 1).to(mask.dtype) * mask).sum() / n_mask) if n_mask else 0.0
     loss = loss_x + lambda_u * loss_u
-    stats = {"loss": float(loss.detach()), "loss_x": float(loss_x.detach()),
-             "loss_u": float(loss_u.detach()), "mask_rate": mask_rate, "pseudo_anomaly_rate": pseudo_rate}
+    stats = {
+        "loss": float(loss.detach()),
+        "loss_x": float(loss_x.detach()),
+        "loss_u": float(loss_u.detach()),
+        "mask_rate": mask_rate,
+        "pseudo_anomaly_rate": pseudo_rate,
+    }
     return loss, stats

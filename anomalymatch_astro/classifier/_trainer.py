@@ -14,8 +14,15 @@ from ..utils import progress_bar
 from ._augment import strong_augment, weak_augment
 from ._fixmatch import fixmatch_loss
 
-__all__ = ["Callback", "EMACallback", "HistoryCallback", "CheckpointCallback", "FixMatchTrainer",
-           "make_optimizer", "adapt_batchnorm"]
+__all__ = [
+    "Callback",
+    "EMACallback",
+    "HistoryCallback",
+    "CheckpointCallback",
+    "FixMatchTrainer",
+    "make_optimizer",
+    "adapt_batchnorm",
+]
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +75,15 @@ class HistoryCallback(Callback):
         row = {"step": int(step), "lr": float(trainer.optimizer.param_groups[0]["lr"]), **stats}
         self.history.append(row)
         if step % self.log_every == 0 or step == trainer.iterations:
-            log.info("step %d/%d loss %.4f (sup %.4f, unsup %.4f) mask rate %.3f", step, trainer.iterations,
-                     stats["loss"], stats["loss_x"], stats["loss_u"], stats["mask_rate"])
+            log.info(
+                "step %d/%d loss %.4f (sup %.4f, unsup %.4f) mask rate %.3f",
+                step,
+                trainer.iterations,
+                stats["loss"],
+                stats["loss_x"],
+                stats["loss_u"],
+                stats["mask_rate"],
+            )
 
 
 class CheckpointCallback(Callback):
@@ -117,8 +131,9 @@ def make_optimizer(model, config):
     base = config.lr * (config.probe_lr_factor if config.head_init == "probe" else 1.0)
     for (is_head, decay), params in sorted(groups.items(), key=lambda kv: (not kv[0][0], not kv[0][1])):
         lr = base if is_head else base * config.backbone_lr_factor
-        param_groups.append({"params": params, "lr": lr, "initial_lr": lr,
-                             "weight_decay": config.weight_decay if decay else 0.0})
+        param_groups.append(
+            {"params": params, "lr": lr, "initial_lr": lr, "weight_decay": config.weight_decay if decay else 0.0}
+        )
     return torch.optim.SGD(param_groups, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov)
 
 
@@ -217,25 +232,33 @@ class FixMatchTrainer:
                 if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
                     module.eval()
         n_u = int(cfg.mu * cfg.batch_size) if len(x_u) else 0
-        bar = progress_bar(range(1, self.iterations + 1), total=self.iterations, desc="FixMatch",
-                           progress=progress, unit="step")
+        bar = progress_bar(
+            range(1, self.iterations + 1), total=self.iterations, desc="FixMatch", progress=progress, unit="step"
+        )
         for k in bar:
             self._set_lr(k - 1)
             idx = self._sample_labelled(y_l)
-            xl = weak_augment(x_l[idx].to(self.device), generator=g, rotate=cfg.weak_rotate,
-                              max_shift=cfg.weak_shift)
+            xl = weak_augment(x_l[idx].to(self.device), generator=g, rotate=cfg.weak_rotate, max_shift=cfg.weak_shift)
             yl = y_l[idx].to(self.device)
             parts = [xl]
             if n_u:
                 uidx = torch.randint(len(x_u), (n_u,), generator=g)
                 xu = x_u[uidx].to(self.device)
                 parts.append(weak_augment(xu, generator=g, rotate=cfg.weak_rotate, max_shift=cfg.weak_shift))
-                parts.append(strong_augment(xu, generator=g, n_ops=cfg.strong_ops,
-                                            magnitude=cfg.strong_magnitude, cutout=cfg.cutout,
-                                            rotate=cfg.weak_rotate, max_shift=cfg.weak_shift))
+                parts.append(
+                    strong_augment(
+                        xu,
+                        generator=g,
+                        n_ops=cfg.strong_ops,
+                        magnitude=cfg.strong_magnitude,
+                        cutout=cfg.cutout,
+                        rotate=cfg.weak_rotate,
+                        max_shift=cfg.weak_shift,
+                    )
+                )
             logits = self.model(self.standardize(torch.cat(parts)))
-            logits_l = logits[:len(idx)]
-            logits_w, logits_s = logits[len(idx):len(idx) + n_u], logits[len(idx) + n_u:]
+            logits_l = logits[: len(idx)]
+            logits_w, logits_s = logits[len(idx) : len(idx) + n_u], logits[len(idx) + n_u :]
             loss, stats = fixmatch_loss(logits_l, yl, logits_w, logits_s, tau=cfg.tau, lambda_u=cfg.lambda_u)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -27,14 +27,18 @@ SUBCOMMANDS = {
 
 
 def _available():
-    return {name: spec for name, spec in SUBCOMMANDS.items()
-            if importlib.util.find_spec(f"anomalymatch_astro.cli.{spec[0]}") is not None}
+    return {
+        name: spec
+        for name, spec in SUBCOMMANDS.items()
+        if importlib.util.find_spec(f"anomalymatch_astro.cli.{spec[0]}") is not None
+    }
 
 
 def build_parser():
     """The argparse parser of ``anomalymatch-astro`` (subcommand arguments are added on use)."""
-    parser = argparse.ArgumentParser(prog="anomalymatch-astro",
-                                     description="Find rare objects in survey images with very few labels.")
+    parser = argparse.ArgumentParser(
+        prog="anomalymatch-astro", description="Find rare objects in survey images with very few labels."
+    )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, help_text) in _available().items():
@@ -55,8 +59,7 @@ def main(argv=None):
         parser.print_help()
         return 2
     module = importlib.import_module(f"anomalymatch_astro.cli.{available[top.command][0]}")
-    sub = argparse.ArgumentParser(prog=f"anomalymatch-astro {top.command}",
-                                  description=available[top.command][1])
+    sub = argparse.ArgumentParser(prog=f"anomalymatch-astro {top.command}", description=available[top.command][1])
     module.add_arguments(sub)
     args = sub.parse_args(rest)
     args._argv = ["anomalymatch-astro", top.command, *rest]  # for the run manifests
@@ -77,8 +80,14 @@ def write_run_manifest(args, output, *, inputs=(), seeds=None, extra=None):
     from ..utils import write_manifest
 
     config = {k: v for k, v in vars(args).items() if not k.startswith("_")}
-    return write_manifest(output, config=config, inputs=[i for i in inputs if i], seeds=seeds, extra=extra,
-                          command=getattr(args, "_argv", None))
+    return write_manifest(
+        output,
+        config=config,
+        inputs=[i for i in inputs if i],
+        seeds=seeds,
+        extra=extra,
+        command=getattr(args, "_argv", None),
+    )
 
 
 def read_catalog(path, *, table_class=None, error=None):

@@ -9,29 +9,50 @@ HELP = "run the benchmark protocol on the offline data sets (or --suite throughp
 def add_arguments(parser):
     parser.add_argument("--suite", choices=["protocol", "strategies", "throughput", "all"], default="protocol")
     parser.add_argument("-o", "--output", default="benchmark_results", help="folder for the ECSV/JSON results")
-    parser.add_argument("--sets", nargs="+", default=None,
-                        help="protocol sets: digits morphology mock_survey lens (default: all offline sets)")
+    parser.add_argument(
+        "--sets",
+        nargs="+",
+        default=None,
+        help="protocol sets: digits morphology mock_survey lens (default: all offline sets)",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--cycles", type=int, default=3)
-    parser.add_argument("--methods", nargs="+", default=None,
-                        help="methods side by side (default: probe knn fixmatch both default)")
-    parser.add_argument("--classes", nargs="+", default=None,
-                        help="run only these anomaly classes (e.g. 3 8 spiral); default: all of each set")
-    parser.add_argument("--held-out", type=float, default=0.0,
-                        help="protocol: fraction of each set never labelled, on which the metrics are measured "
-                             "(the paper's test split; default 0: measured on all objects not labelled yet)")
+    parser.add_argument(
+        "--methods", nargs="+", default=None, help="methods side by side (default: probe knn fixmatch both default)"
+    )
+    parser.add_argument(
+        "--classes",
+        nargs="+",
+        default=None,
+        help="run only these anomaly classes (e.g. 3 8 spiral); default: all of each set",
+    )
+    parser.add_argument(
+        "--held-out",
+        type=float,
+        default=0.0,
+        help="protocol: fraction of each set never labelled, on which the metrics are measured "
+        "(the paper's test split; default 0: measured on all objects not labelled yet)",
+    )
     parser.add_argument("--iterations", type=int, default=None, help="FixMatch iterations per training")
     parser.add_argument("--quick", action="store_true", help="small sets and one seed (a smoke run)")
-    parser.add_argument("--local-data", default=None,
-                        help="folder with GalaxyMNIST / miniImageNet copies (see the docs)")
+    parser.add_argument(
+        "--local-data", default=None, help="folder with GalaxyMNIST / miniImageNet copies (see the docs)"
+    )
     parser.add_argument("--n", type=int, default=2048, help="throughput: cutouts in the small set")
-    parser.add_argument("--image-size", type=int, default=None,
-                        help="throughput: cutout and network size (default 64); protocol: network input size "
-                             "(default: the cutout size, at most 64)")
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        help="throughput: cutout and network size (default 64); protocol: network input size "
+        "(default: the cutout size, at most 64)",
+    )
     parser.add_argument("--batch-size", type=int, default=256, help="throughput: batch size")
     parser.add_argument("--workers", type=int, default=1, help="throughput: loader workers")
-    parser.add_argument("--skip-memory", action="store_true",
-                        help="throughput: skip the flat-memory check (it writes and scores 10x --n cutouts)")
+    parser.add_argument(
+        "--skip-memory",
+        action="store_true",
+        help="throughput: skip the flat-memory check (it writes and scores 10x --n cutouts)",
+    )
     parser.add_argument("--skip-dask", action="store_true", help="throughput: skip the Dask scaling part")
     parser.add_argument("--no-progress", action="store_true")
 
@@ -41,18 +62,34 @@ def _throughput(args):
 
     from ..scoring._throughput import run_throughput_benchmark
 
-    result = run_throughput_benchmark(n=args.n, image_size=args.image_size or 64, batch_size=args.batch_size,
-                                      num_workers=args.workers, rss=not args.skip_memory,
-                                      dask=not args.skip_dask, progress=not args.no_progress)
+    result = run_throughput_benchmark(
+        n=args.n,
+        image_size=args.image_size or 64,
+        batch_size=args.batch_size,
+        num_workers=args.workers,
+        rss=not args.skip_memory,
+        dask=not args.skip_dask,
+        progress=not args.no_progress,
+    )
     os.makedirs(args.output, exist_ok=True)
     path = os.path.join(args.output, "throughput.json")
     with open(path, "w") as f:
         json.dump(result, f, indent=2)
-    print(f"\nthroughput ({result['device']}, {result['image_size']} px, batch {result['batch_size']}, "
-          f"{result['n']} cutouts, {result['cpu_count']} CPUs)")
-    for key in ("full_path_images_per_s", "bare_forward_images_per_s", "full_path_vs_forward",
-                "peak_rss_mb_small", "peak_rss_mb_10x", "rss_ratio_10x", "dask_1_worker_images_per_s",
-                "dask_2_workers_images_per_s", "dask_2_workers_vs_1"):
+    print(
+        f"\nthroughput ({result['device']}, {result['image_size']} px, batch {result['batch_size']}, "
+        f"{result['n']} cutouts, {result['cpu_count']} CPUs)"
+    )
+    for key in (
+        "full_path_images_per_s",
+        "bare_forward_images_per_s",
+        "full_path_vs_forward",
+        "peak_rss_mb_small",
+        "peak_rss_mb_10x",
+        "rss_ratio_10x",
+        "dask_1_worker_images_per_s",
+        "dask_2_workers_images_per_s",
+        "dask_2_workers_vs_1",
+    ):
         if key in result:
             print(f"  {key:<30} {result[key]:10.2f}")
     print(f"wrote {path}")
@@ -67,10 +104,20 @@ def run(args):
     if args.suite in ("protocol", "all"):
         from ..evaluation._protocol import print_protocol_table, run_protocol
 
-        table = run_protocol(sets=args.sets, seeds=args.seeds, cycles=args.cycles, methods=args.methods,
-                             iterations=args.iterations, anomaly_classes=args.classes, held_out=args.held_out,
-                             image_size=args.image_size, quick=args.quick, local_data=args.local_data,
-                             output=args.output, progress=not args.no_progress)
+        table = run_protocol(
+            sets=args.sets,
+            seeds=args.seeds,
+            cycles=args.cycles,
+            methods=args.methods,
+            iterations=args.iterations,
+            anomaly_classes=args.classes,
+            held_out=args.held_out,
+            image_size=args.image_size,
+            quick=args.quick,
+            local_data=args.local_data,
+            output=args.output,
+            progress=not args.no_progress,
+        )
         print_protocol_table(table)
         print(f"wrote {args.output}/protocol.ecsv and protocol_summary.ecsv")
     write_run_manifest(args, args.output, inputs=[args.local_data], seeds=args.seeds)
@@ -79,14 +126,21 @@ def run(args):
 
         from ..evaluation._protocol import compare_strategies
 
-        table = compare_strategies(sets=args.sets or ("digits", "mock_survey"), seeds=args.seeds,
-                                   cycles=args.cycles, quick=args.quick, output=args.output)
+        table = compare_strategies(
+            sets=args.sets or ("digits", "mock_survey"),
+            seeds=args.seeds,
+            cycles=args.cycles,
+            quick=args.quick,
+            output=args.output,
+        )
         last = table[table["cycle"] == max(table["cycle"])]
         print(f"\nanomalies found after {max(table['cycle'])} cycles of 20 candidates (mean over seeds)")
         for name in sorted(set(last["set"])):
             for strategy in dict.fromkeys(last["strategy"]):
                 sel = (last["set"] == name) & (last["strategy"] == strategy)
-                print(f"  {name:<12} {strategy:<12} {np.mean(last['anomalies_found'][sel]):6.1f} "
-                      f"of {int(last['anomalies_available'][sel][0])} ({int(last['n_shown'][sel][0])} shown)")
+                print(
+                    f"  {name:<12} {strategy:<12} {np.mean(last['anomalies_found'][sel]):6.1f} "
+                    f"of {int(last['anomalies_available'][sel][0])} ({int(last['n_shown'][sel][0])} shown)"
+                )
     print(f"elapsed: {time.perf_counter() - start:.1f} s")
     return 0

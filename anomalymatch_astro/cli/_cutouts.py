@@ -26,15 +26,26 @@ def _size(text):
 
 def add_arguments(parser):
     parser.add_argument("--catalog", required=True, help="catalogue with id, ra, dec (ECSV, FITS, CSV, VOTable...)")
-    parser.add_argument("--image", action="append", type=_band_image, required=True, metavar="BAND=PATH",
-                        help="an image per band, in band order (repeat: --image g=g.fits --image r=r.fits)")
+    parser.add_argument(
+        "--image",
+        action="append",
+        type=_band_image,
+        required=True,
+        metavar="BAND=PATH",
+        help="an image per band, in band order (repeat: --image g=g.fits --image r=r.fits)",
+    )
     parser.add_argument("--size", type=_size, default=64, help="cutout size in pixels, or an angle like 12arcsec")
     parser.add_argument("-o", "--output", required=True, help="output HDF5 CutoutSet")
     parser.add_argument("--reference-band", help="band whose pixel grid is used (default: the first)")
-    parser.add_argument("--reproject", default="interp",
-                        choices=["interp", "reproject_interp", "reproject_adaptive", "reproject_exact"])
-    parser.add_argument("--on-missing", default="raise", choices=["raise", "flag", "skip"],
-                        help="positions not covered by every band: stop, keep flagged, or skip")
+    parser.add_argument(
+        "--reproject", default="interp", choices=["interp", "reproject_interp", "reproject_adaptive", "reproject_exact"]
+    )
+    parser.add_argument(
+        "--on-missing",
+        default="raise",
+        choices=["raise", "flag", "skip"],
+        help="positions not covered by every band: stop, keep flagged, or skip",
+    )
     parser.add_argument("--append", action="store_true", help="append to an existing output file")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -46,10 +57,19 @@ def run(args):
     start = time.perf_counter()
     catalog = read_catalog(args.catalog)
     images = dict(args.image)
-    cutouts = make_cutouts(images, catalog, args.size, reference_band=args.reference_band,
-                           reproject=args.reproject, on_missing=args.on_missing, progress=not args.no_progress)
+    cutouts = make_cutouts(
+        images,
+        catalog,
+        args.size,
+        reference_band=args.reference_band,
+        reproject=args.reproject,
+        on_missing=args.on_missing,
+        progress=not args.no_progress,
+    )
     cutouts.to_hdf5(args.output, mode="a" if args.append else "w")
     write_run_manifest(args, args.output, inputs=[args.catalog, *images.values()])
-    print(f"wrote {len(cutouts)} cutouts {cutouts.image_shape} in bands {list(cutouts.bands)} to {args.output} "
-          f"({time.perf_counter() - start:.1f} s)")
+    print(
+        f"wrote {len(cutouts)} cutouts {cutouts.image_shape} in bands {list(cutouts.bands)} to {args.output} "
+        f"({time.perf_counter() - start:.1f} s)"
+    )
     return 0

@@ -45,9 +45,7 @@ def _load_features(path, cutout_ids):
                 msg = f"{path!r} has no dataset 'features'"
                 raise InvalidInputError(msg)
             features = np.asarray(f["features"], dtype=np.float64)
-            ids = (
-                [i.decode() if isinstance(i, bytes) else str(i) for i in f["ids"][()]] if "ids" in f else None
-            )
+            ids = [i.decode() if isinstance(i, bytes) else str(i) for i in f["ids"][()]] if "ids" in f else None
         if ids is None:
             return features
         row = {obj_id: k for k, obj_id in enumerate(ids)}
@@ -111,9 +109,7 @@ def run(args):
             features = np.asarray(_embed(cutouts), dtype=np.float64)
         labels = None
         if "label" in table.colnames:
-            labels = {
-                str(i): str(w) for i, w in zip(table["id"], table["label"]) if str(w) in ("anomaly", "normal")
-            }
+            labels = {str(i): str(w) for i, w in zip(table["id"], table["label"]) if str(w) in ("anomaly", "normal")}
         out = export_astronomaly(
             args.output,
             cutouts,

@@ -35,9 +35,7 @@ def add_arguments(parser):
         help="service URL: SIA 2 query URL, SIA 1 or TAP base URL, or a "
         "hips2fits endpoint for --protocol hips (default: CDS)",
     )
-    parser.add_argument(
-        "--catalog", required=True, help="catalogue with id, ra, dec (ECSV, FITS, CSV, VOTable...)"
-    )
+    parser.add_argument("--catalog", required=True, help="catalogue with id, ra, dec (ECSV, FITS, CSV, VOTable...)")
     parser.add_argument(
         "--band",
         action="append",
@@ -53,13 +51,10 @@ def add_arguments(parser):
     parser.add_argument(
         "--hips",
         metavar="NAME",
-        help="HiPS ID for --protocol hips; '{band}' in it is replaced by each band name "
-        "(e.g. CDS/P/SDSS9/{band})",
+        help="HiPS ID for --protocol hips; '{band}' in it is replaced by each band name (e.g. CDS/P/SDSS9/{band})",
     )
     parser.add_argument("--pixel-scale", type=_angle, help="pixel scale of HiPS cutouts (e.g. 0.4arcsec)")
-    parser.add_argument(
-        "--workdir", help="folder of the resumable progress record (a re-run skips done positions)"
-    )
+    parser.add_argument("--workdir", help="folder of the resumable progress record (a re-run skips done positions)")
     parser.add_argument(
         "--soda",
         default="auto",
@@ -97,8 +92,7 @@ def run(args):
     if args.protocol == "hips":
         if args.hips:
             if "{band}" not in args.hips and len(bands) > 1:
-                msg = ("with several bands, --hips needs '{band}' (e.g. CDS/P/SDSS9/{band}), "
-                       "or use --band NAME=HIPS")
+                msg = "with several bands, --hips needs '{band}' (e.g. CDS/P/SDSS9/{band}), or use --band NAME=HIPS"
                 raise InvalidInputError(msg)
             bands = {name: args.hips.replace("{band}", remote) for name, remote in bands.items()}
         if args.pixel_scale is None:
@@ -123,8 +117,7 @@ def run(args):
         progress=not args.no_progress,
     )
     cutouts.to_hdf5(args.output)
-    write_run_manifest(args, args.output, inputs=[args.catalog, args.service],
-                       extra={"n_requests": client.n_requests})
+    write_run_manifest(args, args.output, inputs=[args.catalog, args.service], extra={"n_requests": client.n_requests})
     print(
         f"wrote {len(cutouts)} cutouts {cutouts.image_shape} in bands {list(cutouts.bands)} from "
         f"{args.service or 'hips2fits'} ({args.protocol}) to {args.output} "

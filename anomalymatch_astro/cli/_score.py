@@ -11,8 +11,9 @@ def add_arguments(parser):
     parser.add_argument("--batch-size", type=int, default=256, help="cutouts per forward pass (default 256)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--workers", type=int, default=0, help="loader processes (read + normalise off the main one)")
-    parser.add_argument("--store", default=None,
-                        help="resumable score store directory (default: OUTPUT.store); a re-run continues")
+    parser.add_argument(
+        "--store", default=None, help="resumable score store directory (default: OUTPUT.store); a re-run continues"
+    )
     parser.add_argument("--scheduler", default=None, help="Dask scheduler address (e.g. tcp://host:8786)")
     parser.add_argument("--overwrite", action="store_true", help="overwrite an existing output file")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -45,8 +46,16 @@ def run(args):
         client = require("distributed", feature="--scheduler").Client(args.scheduler)
     try:
         store = args.store or f"{args.output}.store"
-        scores = score_cutouts(clf, cutouts, output=store, batch_size=args.batch_size, num_workers=args.workers,
-                               client=client, overwrite=args.overwrite, progress=not args.no_progress)
+        scores = score_cutouts(
+            clf,
+            cutouts,
+            output=store,
+            batch_size=args.batch_size,
+            num_workers=args.workers,
+            client=client,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+        )
     finally:
         if client is not None:
             client.close()
@@ -57,13 +66,20 @@ def run(args):
     table["dec"] = cutouts.table["dec"] if "dec" in cutouts.table.colnames else nan
     table["score"] = scores
     table["score"].description = "P(anomaly) from the classifier's EMA model"
-    table.meta.update({"model_hash": clf.model_hash, "backbone": clf.backbone, "bands": list(clf.bands),
-                       "normalizer": clf.normalizer.to_dict(), "config": clf.config.to_dict(),
-                       "labels_hash": clf.labels_hash, "model": os.fspath(args.model),
-                       "cutouts": os.fspath(args.cutouts)})
+    table.meta.update(
+        {
+            "model_hash": clf.model_hash,
+            "backbone": clf.backbone,
+            "bands": list(clf.bands),
+            "normalizer": clf.normalizer.to_dict(),
+            "config": clf.config.to_dict(),
+            "labels_hash": clf.labels_hash,
+            "model": os.fspath(args.model),
+            "cutouts": os.fspath(args.cutouts),
+        }
+    )
     table.write(args.output, format="ascii.ecsv", overwrite=True)
-    write_run_manifest(args, args.output, inputs=[args.model, args.cutouts],
-                       extra={"model_hash": clf.model_hash})
+    write_run_manifest(args, args.output, inputs=[args.model, args.cutouts], extra={"model_hash": clf.model_hash})
     if args.store is None:  # the table is written: the temporary store is no longer needed
         import shutil
 

@@ -13,8 +13,9 @@ def add_arguments(parser):
     parser.add_argument("--backbone", default="tf_efficientnet_lite0", help="timm model name")
     parser.add_argument("--no-pretrained", action="store_true", help="no ImageNet weights")
     parser.add_argument("--weights", default=None, help="local pretrained weights file (timm naming)")
-    parser.add_argument("--allow-download", action="store_true",
-                        help="allow fetching pretrained weights from the Hugging Face hub")
+    parser.add_argument(
+        "--allow-download", action="store_true", help="allow fetching pretrained weights from the Hugging Face hub"
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -27,16 +28,29 @@ def run(args):
     from . import write_run_manifest
 
     cutouts = CutoutSet.from_hdf5(args.cutouts)
-    clf = AnomalyClassifier(backbone=args.backbone, pretrained=not args.no_pretrained,
-                            image_size=args.image_size, seed=args.seed, device=args.device,
-                            weights_path=args.weights, allow_download=args.allow_download)
+    clf = AnomalyClassifier(
+        backbone=args.backbone,
+        pretrained=not args.no_pretrained,
+        image_size=args.image_size,
+        seed=args.seed,
+        device=args.device,
+        weights_path=args.weights,
+        allow_download=args.allow_download,
+    )
     clf.fit(cutouts, args.labels, iterations=args.iterations, progress=not args.no_progress)
     clf.save(args.output)
-    write_run_manifest(args, args.output, inputs=[args.cutouts, args.labels, args.weights], seeds=args.seed,
-                       extra={"model_hash": clf.model_hash, "labels_hash": clf.labels_hash})
+    write_run_manifest(
+        args,
+        args.output,
+        inputs=[args.cutouts, args.labels, args.weights],
+        seeds=args.seed,
+        extra={"model_hash": clf.model_hash, "labels_hash": clf.labels_hash},
+    )
     last = clf.history[-1] if clf.history else {}
-    print(f"trained {clf.backbone} on {len(cutouts)} cutouts, bands {list(clf.bands)}: "
-          f"{len(clf.history)} steps, last loss {last.get('loss', float('nan')):.4f}, "
-          f"mask rate {last.get('mask_rate', float('nan')):.2f}")
+    print(
+        f"trained {clf.backbone} on {len(cutouts)} cutouts, bands {list(clf.bands)}: "
+        f"{len(clf.history)} steps, last loss {last.get('loss', float('nan')):.4f}, "
+        f"mask rate {last.get('mask_rate', float('nan')):.2f}"
+    )
     print(f"saved model {clf.model_hash[:16]} to {args.output}")
     return 0

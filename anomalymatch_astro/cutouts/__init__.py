@@ -4,5 +4,13 @@ from ._collection import CutoutSet, concatenate
 from ._extract import cutout_wcs, make_cutouts, parse_positions
 from ._io import ImageInput, parse_image, parse_images
 
-__all__ = ["CutoutSet", "concatenate", "make_cutouts", "cutout_wcs", "parse_positions",
-           "ImageInput", "parse_image", "parse_images"]
+__all__ = [
+    "CutoutSet",
+    "concatenate",
+    "make_cutouts",
+    "cutout_wcs",
+    "parse_positions",
+    "ImageInput",
+    "parse_image",
+    "parse_images",
+]

@@ -56,7 +56,7 @@ def _as_nchw(data, bands, channel_axis):
     if data.ndim == 3:
         return data[:, None, :, :]
     if data.ndim != 4:
-        msg = (f"cutout data must have shape (N, C, H, W), (N, H, W, C) or (N, H, W); got {data.shape}")
+        msg = f"cutout data must have shape (N, C, H, W), (N, H, W, C) or (N, H, W); got {data.shape}"
         raise InvalidInputError(msg)
     if channel_axis is None:
         if bands is not None and data.shape[1] == len(bands) and data.shape[3] != len(bands):
@@ -121,15 +121,21 @@ class _ShardedFile:
         try:
             with h5py.File(self.path, "r") as f:
                 if f.attrs.get("format") != _FORMAT:
-                    msg = (f"{self.path!r} is not an anomalymatch_astro CutoutSet file "
-                           f"(format attribute {f.attrs.get('format')!r})")
+                    msg = (
+                        f"{self.path!r} is not an anomalymatch_astro CutoutSet file "
+                        f"(format attribute {f.attrs.get('format')!r})"
+                    )
                     raise FITSReadError(msg)
                 self.bands = tuple(json.loads(f.attrs["bands"]))
                 self.image_shape = tuple(int(x) for x in f.attrs["image_shape"])
                 self.meta = json.loads(f.attrs.get("meta", "{}"))
-                if (not self.bands or not all(isinstance(b, str) for b in self.bands)
-                        or len(self.image_shape) != 2 or min(self.image_shape) < 1
-                        or not isinstance(self.meta, dict)):
+                if (
+                    not self.bands
+                    or not all(isinstance(b, str) for b in self.bands)
+                    or len(self.image_shape) != 2
+                    or min(self.image_shape) < 1
+                    or not isinstance(self.meta, dict)
+                ):
                     msg = "its bands, image_shape or meta attributes are malformed"
                     raise ValueError(msg)
                 names = sorted(f["shards"].keys()) if "shards" in f else []
@@ -156,8 +162,10 @@ class _ShardedFile:
         except FITSReadError:
             raise
         except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:  # h5py: all of these
-            msg = (f"could not read CutoutSet file {self.path!r}: {exc}. The file may be truncated "
-                   "or not an HDF5 file; re-create it with CutoutSet.to_hdf5")
+            msg = (
+                f"could not read CutoutSet file {self.path!r}: {exc}. The file may be truncated "
+                "or not an HDF5 file; re-create it with CutoutSet.to_hdf5"
+            )
             raise FITSReadError(msg) from exc
         self.offsets = np.concatenate([[0], np.cumsum(self.shard_sizes)]).astype(np.int64)
 
@@ -165,8 +173,10 @@ class _ShardedFile:
         return int(self.offsets[-1])
 
     def _damaged(self, exc):
-        msg = (f"could not read CutoutSet file {self.path!r}: {type(exc).__name__}: {exc}. The file is "
-               "damaged (truncated or changed since it was opened); re-create it with CutoutSet.to_hdf5")
+        msg = (
+            f"could not read CutoutSet file {self.path!r}: {type(exc).__name__}: {exc}. The file is "
+            "damaged (truncated or changed since it was opened); re-create it with CutoutSet.to_hdf5"
+        )
         return FITSReadError(msg)
 
     def read_table(self):
@@ -253,8 +263,7 @@ class CutoutSet:
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def from_arrays(cls, data, *, ids=None, bands=None, coords=None, table=None, meta=None,
-                    channel_axis=None):
+    def from_arrays(cls, data, *, ids=None, bands=None, coords=None, table=None, meta=None, channel_axis=None):
         """Make a CutoutSet from an array of pixels.
 
         Parameters
@@ -327,11 +336,14 @@ class CutoutSet:
         source = _ShardedFile(path)
         table = source.read_table()
         if len(table) != len(source) or "id" not in table.colnames:
-            msg = (f"{os.fspath(path)!r}: {len(table)} metadata rows (columns {table.colnames[:5]}) for "
-                   f"{len(source)} cutouts; the file is damaged: re-create it with CutoutSet.to_hdf5")
+            msg = (
+                f"{os.fspath(path)!r}: {len(table)} metadata rows (columns {table.colnames[:5]}) for "
+                f"{len(source)} cutouts; the file is damaged: re-create it with CutoutSet.to_hdf5"
+            )
             raise FITSReadError(msg)
-        cs = cls(None, table, source.bands, meta=source.meta, source=source,
-                 index=np.arange(len(source), dtype=np.int64))
+        cs = cls(
+            None, table, source.bands, meta=source.meta, source=source, index=np.arange(len(source), dtype=np.int64)
+        )
         if not lazy:
             cs._data = cs.data
             cs._source = None
@@ -413,8 +425,11 @@ class CutoutSet:
 
     def __getitem__(self, item):
         """Select cutouts by position (int, slice, int array, boolean mask) or by id (str, list of str)."""
-        if isinstance(item, str) or (isinstance(item, (list, tuple, np.ndarray)) and len(item) > 0
-                                     and isinstance(np.asarray(item).flat[0], (str, np.str_))):
+        if isinstance(item, str) or (
+            isinstance(item, (list, tuple, np.ndarray))
+            and len(item) > 0
+            and isinstance(np.asarray(item).flat[0], (str, np.str_))
+        ):
             rows = self.index_of(item)
         elif isinstance(item, (int, np.integer)):
             n = len(self)
@@ -445,8 +460,7 @@ class CutoutSet:
         table = self._table[rows]
         if self._data is not None:
             return CutoutSet(self._data[rows], table, self._bands, meta=self.meta)
-        return CutoutSet(None, table, self._bands, meta=self.meta, source=self._source,
-                         index=self._index[rows])
+        return CutoutSet(None, table, self._bands, meta=self.meta, source=self._source, index=self._index[rows])
 
     def iter_batches(self, batch_size=256):
         """Yield ``(rows, pixels)`` batches in order, reading lazily from disk when the set is lazy.
@@ -490,8 +504,7 @@ class CutoutSet:
             raise InvalidInputError(msg)
         from ._extract import cutout_wcs
 
-        return cutout_wcs(self.meta["grid_wcs"], int(self._table["x_origin"][row]),
-                          int(self._table["y_origin"][row]))
+        return cutout_wcs(self.meta["grid_wcs"], int(self._table["x_origin"][row]), int(self._table["y_origin"][row]))
 
     # ------------------------------------------------------------------ output
     def to_table(self):
@@ -539,10 +552,12 @@ class CutoutSet:
         except AnomalyMatchError:
             raise
         except OSError as exc:  # h5py and astropy report ENOSPC, EACCES, EROFS... as OSError
-            msg = (f"could not write the CutoutSet file {path!r} ({type(exc).__name__}: {exc}); check that "
-                   "its folder exists and is writable and that the disk has room, then write again "
-                   "(shards written before the failure stay readable; the one being written is not "
-                   "marked complete and is skipped on read)")
+            msg = (
+                f"could not write the CutoutSet file {path!r} ({type(exc).__name__}: {exc}); check that "
+                "its folder exists and is writable and that the disk has room, then write again "
+                "(shards written before the failure stay readable; the one being written is not "
+                "marked complete and is skipped on read)"
+            )
             raise WriteError(msg) from exc
         log.info("wrote %d cutouts to %s", len(self), path)
 
@@ -568,8 +583,7 @@ class CutoutSet:
                 grp = f["shards"].create_group(name)
                 chunk = (1, len(self._bands)) + self.image_shape
                 # fletcher32: a checksum per chunk, so damaged pixels fail to read instead of reading wrong
-                grp.create_dataset("data", data=part.data, chunks=chunk, compression=compression,
-                                   fletcher32=True)
+                grp.create_dataset("data", data=part.data, chunks=chunk, compression=compression, fletcher32=True)
             _write_table(part._table, path, f"shards/{name}/table")
             with h5py.File(path, "a") as f:
                 f["shards"][name].attrs["table_sha256"] = _table_digest(f["shards"][name])
@@ -625,8 +639,9 @@ def _check_room(path, nbytes):
     free = shutil.disk_usage(folder).free
     needed = int(nbytes * 1.05) + 256 * 1024
     if free < needed:
-        raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)}: {free} bytes free in {folder!r}, "
-                      f"a shard needs about {needed}")
+        raise OSError(
+            errno.ENOSPC, f"{os.strerror(errno.ENOSPC)}: {free} bytes free in {folder!r}, a shard needs about {needed}"
+        )
 
 
 def _jsonable(meta):
@@ -634,8 +649,10 @@ def _jsonable(meta):
         json.dumps(meta)
         return meta
     except TypeError:
-        return {k: (v if isinstance(v, (str, int, float, bool, type(None), list, dict)) else str(v))
-                for k, v in meta.items()}
+        return {
+            k: (v if isinstance(v, (str, int, float, bool, type(None), list, dict)) else str(v))
+            for k, v in meta.items()
+        }
 
 
 def _write_table(table, path, hdf5_path):
@@ -645,8 +662,10 @@ def _write_table(table, path, hdf5_path):
 
 def _check_compatible(a, b, *, what):
     if tuple(a.bands) != tuple(b.bands):
-        msg = (f"band mismatch with {what}: {list(a.bands)} vs {list(b.bands)}; reorder the bands "
-               "(e.g. make the cutouts again with the same band order) before combining")
+        msg = (
+            f"band mismatch with {what}: {list(a.bands)} vs {list(b.bands)}; reorder the bands "
+            "(e.g. make the cutouts again with the same band order) before combining"
+        )
         raise BandMismatchError(msg)
     if tuple(a.image_shape) != tuple(b.image_shape):
         msg = f"image shape mismatch with {what}: {a.image_shape} vs {b.image_shape}"

@@ -79,13 +79,14 @@ def parse_positions(positions, *, ids=None):
                 dec = dec if getattr(dec, "unit", None) not in (None, u.one) else np.asarray(dec) * u.deg
                 coords = SkyCoord(u.Quantity(ra, u.deg), u.Quantity(dec, u.deg), frame="icrs")
             except (TypeError, ValueError, u.UnitsError) as exc:
-                msg = (f"the catalogue's {ra_name}/{dec_name} columns are not valid sky positions ({exc}); "
-                       "give numbers in degrees (or columns with angle units), |dec| <= 90")
+                msg = (
+                    f"the catalogue's {ra_name}/{dec_name} columns are not valid sky positions ({exc}); "
+                    "give numbers in degrees (or columns with angle units), |dec| <= 90"
+                )
                 raise InvalidInputError(msg) from exc
             used = {ra_name, dec_name}
         else:
-            msg = (f"the position table needs a SkyCoord column or 'ra' and 'dec' columns; it has "
-                   f"{table.colnames}")
+            msg = f"the position table needs a SkyCoord column or 'ra' and 'dec' columns; it has {table.colnames}"
             raise InvalidInputError(msg)
         if isinstance(ids, str):
             if ids not in table.colnames:
@@ -118,8 +119,10 @@ def _cutout_shape(size, grid_wcs):
             raise InvalidInputError(msg)
         scales = proj_plane_pixel_scales(grid_wcs) * u.deg  # (x, y)
         size = size if size.size == 2 else np.repeat(size, 2)  # (ny, nx)
-        shape = (int(round((size[0] / scales[1]).decompose().value)),
-                 int(round((size[1] / scales[0]).decompose().value)))
+        shape = (
+            int(round((size[0] / scales[1]).decompose().value)),
+            int(round((size[1] / scales[0]).decompose().value)),
+        )
     else:
         shape = tuple(int(s) for s in np.atleast_1d(size))
         shape = shape if len(shape) == 2 else (shape[0], shape[0])
@@ -193,7 +196,7 @@ def _slice_block(data, x0, y0, shape, out):
     xs, xe = max(0, x0), min(nx, x0 + w)
     if ys >= ye or xs >= xe:
         return 0
-    out[ys - y0:ye - y0, xs - x0:xe - x0] = data[ys:ye, xs:xe]
+    out[ys - y0 : ye - y0, xs - x0 : xe - x0] = data[ys:ye, xs:xe]
     return (ye - ys) * (xe - xs)
 
 
@@ -297,9 +300,20 @@ def _reproject_one(image, grid_wcs, x0, y0, shape, method):
     return values.astype(np.float32), int(np.count_nonzero(footprint > 0))
 
 
-def make_cutouts(images, positions, size, *, ids=None, reference_band=None, grid_wcs=None,
-                 reproject="interp", on_missing="raise", fill_value=np.nan, chunk_size=256,
-                 progress=True):
+def make_cutouts(
+    images,
+    positions,
+    size,
+    *,
+    ids=None,
+    reference_band=None,
+    grid_wcs=None,
+    reproject="interp",
+    on_missing="raise",
+    fill_value=np.nan,
+    chunk_size=256,
+    progress=True,
+):
     """Cut multi-band cutouts at sky positions, every band on one pixel grid.
 
     Parameters
@@ -372,16 +386,40 @@ def make_cutouts(images, positions, size, *, ids=None, reference_band=None, grid
     coords, obj_ids, extra = parse_positions(positions, ids=ids)
     parsed = parse_images(images)
     try:
-        return _make_cutouts(parsed, coords, obj_ids, extra, size, reference_band=reference_band,
-                             grid_wcs=grid_wcs, reproject=reproject, on_missing=on_missing,
-                             fill_value=fill_value, chunk_size=chunk_size, progress=progress)
+        return _make_cutouts(
+            parsed,
+            coords,
+            obj_ids,
+            extra,
+            size,
+            reference_band=reference_band,
+            grid_wcs=grid_wcs,
+            reproject=reproject,
+            on_missing=on_missing,
+            fill_value=fill_value,
+            chunk_size=chunk_size,
+            progress=progress,
+        )
     finally:
         for image in parsed.values():
             image.close()
 
 
-def _make_cutouts(parsed, coords, obj_ids, extra, size, *, reference_band, grid_wcs, reproject,
-                  on_missing, fill_value, chunk_size, progress):
+def _make_cutouts(
+    parsed,
+    coords,
+    obj_ids,
+    extra,
+    size,
+    *,
+    reference_band,
+    grid_wcs,
+    reproject,
+    on_missing,
+    fill_value,
+    chunk_size,
+    progress,
+):
     bands = list(parsed)
     if grid_wcs is None:
         reference_band = bands[0] if reference_band is None else str(reference_band)
@@ -429,8 +467,9 @@ def _make_cutouts(parsed, coords, obj_ids, extra, size, *, reference_band, grid_
                 for i in rows:
                     covered[i, c] = _slice_block(pixels, x0[i] + dx, y0[i] + dy, shape, data[i, c])
             elif reproject == "interp":
-                data[rows, c], covered[rows, c] = _resample_chunk(image, grid_wcs, x0[rows], y0[rows], shape,
-                                                                 fill_value)
+                data[rows, c], covered[rows, c] = _resample_chunk(
+                    image, grid_wcs, x0[rows], y0[rows], shape, fill_value
+                )
             else:
                 for i in rows:
                     data[i, c], covered[i, c] = _reproject_one(image, grid_wcs, x0[i], y0[i], shape, reproject)
@@ -470,28 +509,43 @@ def _make_cutouts(parsed, coords, obj_ids, extra, size, *, reference_band, grid_
     if has_missing.any():
         bad_ids = list(obj_ids[has_missing])
         if on_missing == "raise":
-            msg = (f"{len(bad_ids)} position(s) are not covered by every band (e.g. "
-                   f"{', '.join(f'{i} lacks {m}' for i, m in zip(bad_ids[:5], missing_bands[has_missing][:5]))}). "
-                   "Pass on_missing='flag' to keep them NaN-filled and flagged, or on_missing='skip' "
-                   "to drop them (their ids are kept in meta['skipped_ids'])")
+            msg = (
+                f"{len(bad_ids)} position(s) are not covered by every band (e.g. "
+                f"{', '.join(f'{i} lacks {m}' for i, m in zip(bad_ids[:5], missing_bands[has_missing][:5]))}). "
+                "Pass on_missing='flag' to keep them NaN-filled and flagged, or on_missing='skip' "
+                "to drop them (their ids are kept in meta['skipped_ids'])"
+            )
             raise NoOverlapError(msg)
         if on_missing == "skip":
             keep = ~has_missing
-            warnings.warn(f"skipped {len(bad_ids)} position(s) not covered by every band: {bad_ids[:10]}",
-                          PartialOverlapWarning, stacklevel=3)
+            warnings.warn(
+                f"skipped {len(bad_ids)} position(s) not covered by every band: {bad_ids[:10]}",
+                PartialOverlapWarning,
+                stacklevel=3,
+            )
             data, table = data[keep], table[keep]
         else:
-            warnings.warn(f"{len(bad_ids)} position(s) lack some band entirely (flagged in 'missing_bands')",
-                          PartialOverlapWarning, stacklevel=3)
+            warnings.warn(
+                f"{len(bad_ids)} position(s) lack some band entirely (flagged in 'missing_bands')",
+                PartialOverlapWarning,
+                stacklevel=3,
+            )
     n_partial = int(np.count_nonzero(np.asarray(table["partial"]) & (np.asarray(table["missing_bands"]) == "")))
     if n_partial:
-        warnings.warn(f"{n_partial} cutout(s) overlap their image(s) only partly; the missing pixels are "
-                      f"{fill_value} (see the 'coverage' column)", PartialOverlapWarning, stacklevel=3)
+        warnings.warn(
+            f"{n_partial} cutout(s) overlap their image(s) only partly; the missing pixels are "
+            f"{fill_value} (see the 'coverage' column)",
+            PartialOverlapWarning,
+            stacklevel=3,
+        )
     total_bad = int(np.sum(table["n_nonfinite"]))
     if total_bad:
-        warnings.warn(f"{total_bad} NaN/inf pixel(s) in {int(np.count_nonzero(table['n_nonfinite']))} "
-                      "cutout(s) were set to NaN (see the 'n_nonfinite' column)", NonFinitePixelsWarning,
-                      stacklevel=3)
+        warnings.warn(
+            f"{total_bad} NaN/inf pixel(s) in {int(np.count_nonzero(table['n_nonfinite']))} "
+            "cutout(s) were set to NaN (see the 'n_nonfinite' column)",
+            NonFinitePixelsWarning,
+            stacklevel=3,
+        )
 
     meta = {
         "grid_wcs": grid_wcs.to_header_string(relax=True),

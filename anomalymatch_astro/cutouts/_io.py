@@ -66,8 +66,10 @@ def _celestial_wcs(header_or_wcs, source):
             msg = f"{source}: the WCS keywords could not be parsed ({exc}); fix the header's CTYPE/CRVAL/CD keywords"
             raise MissingWCSError(msg) from exc
     if not wcs.has_celestial:
-        msg = (f"{source} has no celestial WCS (CTYPE1/2 like RA---TAN, DEC--TAN); cutouts at sky "
-               "positions need one. Give (array, wcs) with a WCS, or fix the FITS header")
+        msg = (
+            f"{source} has no celestial WCS (CTYPE1/2 like RA---TAN, DEC--TAN); cutouts at sky "
+            "positions need one. Give (array, wcs) with a WCS, or fix the FITS header"
+        )
         raise MissingWCSError(msg)
     celestial = wcs.celestial
     if celestial.naxis != 2:
@@ -76,8 +78,10 @@ def _celestial_wcs(header_or_wcs, source):
     try:
         wcs_to_celestial_frame(celestial)
     except ValueError as exc:  # e.g. RA---TAN axes with RADESYS='GALACTIC'
-        msg = (f"{source}: the sky frame of the WCS cannot be determined ({exc}); fix CTYPE1/2 and "
-               "RADESYS/EQUINOX (e.g. RA---TAN, DEC--TAN with RADESYS='ICRS')")
+        msg = (
+            f"{source}: the sky frame of the WCS cannot be determined ({exc}); fix CTYPE1/2 and "
+            "RADESYS/EQUINOX (e.g. RA---TAN, DEC--TAN with RADESYS='ICRS')"
+        )
         raise MissingWCSError(msg) from exc
     return celestial
 
@@ -91,8 +95,10 @@ def _squeeze_to_2d(data, source):
         if isinstance(data, np.ndarray):
             return data[index]
         return _SectionView(data, index)
-    msg = (f"{source}: image data must be 2-D (or have only length-1 extra axes), got shape {shape}; "
-           "pass one plane, e.g. (cube[k], wcs.celestial)")
+    msg = (
+        f"{source}: image data must be 2-D (or have only length-1 extra axes), got shape {shape}; "
+        "pass one plane, e.g. (cube[k], wcs.celestial)"
+    )
     raise InvalidInputError(msg)
 
 
@@ -102,7 +108,7 @@ class _SectionView:
     def __init__(self, section, index):
         self._section = section
         self._index = index
-        self.shape = tuple(section.shape[len(index):])
+        self.shape = tuple(section.shape[len(index) :])
         self.dtype = getattr(section, "dtype", np.float32)
 
     def __getitem__(self, item):
@@ -133,7 +139,8 @@ def _from_hdu(hdu, source, hdul=None):
 def _first_image_hdu(hdul, source):
     for i, hdu in enumerate(hdul):
         if isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)) and (
-                isinstance(hdu, fits.CompImageHDU) or hdu.header.get("NAXIS", 0) >= 2):
+            isinstance(hdu, fits.CompImageHDU) or hdu.header.get("NAXIS", 0) >= 2
+        ):
             return i, hdu
     msg = f"{source} contains no image extension; give the HDU that holds the image"
     raise FITSReadError(msg)
@@ -149,8 +156,10 @@ def _open_path(path, ext=None):
             warnings.simplefilter("error", VerifyWarning)
             hdul = fits.open(path, memmap=True, lazy_load_hdus=False)
     except Exception as exc:
-        msg = (f"could not open {path!r} as FITS ({type(exc).__name__}: {exc}); the file may be "
-               "truncated or corrupt: download or copy it again")
+        msg = (
+            f"could not open {path!r} as FITS ({type(exc).__name__}: {exc}); the file may be "
+            "truncated or corrupt: download or copy it again"
+        )
         raise FITSReadError(msg) from exc
     try:
         if ext is None:
@@ -164,8 +173,10 @@ def _open_path(path, ext=None):
         raise
     except Exception as exc:  # noqa: BLE001 -- astropy raises many kinds for damaged files
         hdul.close()
-        msg = (f"could not read the image in {path!r} ({type(exc).__name__}: {exc}); the file may be "
-               "truncated or corrupt: download or copy it again")
+        msg = (
+            f"could not read the image in {path!r} ({type(exc).__name__}: {exc}); the file may be "
+            "truncated or corrupt: download or copy it again"
+        )
         raise FITSReadError(msg) from exc
     return image
 
@@ -176,10 +187,12 @@ def _check_readable(image, path):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            image.data[ny - 1:ny, nx - 1:nx]
+            image.data[ny - 1 : ny, nx - 1 : nx]
     except Exception as exc:
-        msg = (f"{path!r}: the image data cannot be read ({type(exc).__name__}: {exc}); the file is "
-               "probably truncated: download or copy it again")
+        msg = (
+            f"{path!r}: the image data cannot be read ({type(exc).__name__}: {exc}); the file is "
+            "probably truncated: download or copy it again"
+        )
         raise FITSReadError(msg) from exc
 
 
@@ -231,8 +244,12 @@ def parse_image(image, *, ext=None):
         data = np.asarray(image.data)
         if image.mask is not None:
             data = np.where(np.asarray(image.mask, dtype=bool), np.nan, data)
-        return ImageInput(data=_squeeze_to_2d(data, "NDData"), wcs=_celestial_wcs(wcs, "NDData"),
-                          source="NDData", unit=str(image.unit) if image.unit is not None else None)
+        return ImageInput(
+            data=_squeeze_to_2d(data, "NDData"),
+            wcs=_celestial_wcs(wcs, "NDData"),
+            source="NDData",
+            unit=str(image.unit) if image.unit is not None else None,
+        )
     if isinstance(image, tuple) and len(image) == 2:
         data, wcs = image
         if isinstance(wcs, fits.Header):
@@ -241,10 +258,13 @@ def parse_image(image, *, ext=None):
             msg = f"the second item of an (array, wcs) tuple must be a WCS or a FITS Header, got {type(wcs).__name__}"
             raise MissingWCSError(msg)
         data = np.asarray(data)
-        return ImageInput(data=_squeeze_to_2d(data, "(array, wcs)"), wcs=_celestial_wcs(wcs, "(array, wcs)"),
-                          source="(array, wcs)")
-    msg = (f"cannot use {type(image).__name__} as an image; give a FITS path, an HDU, an HDUList, "
-           "an NDData with a wcs, or an (array, wcs) tuple")
+        return ImageInput(
+            data=_squeeze_to_2d(data, "(array, wcs)"), wcs=_celestial_wcs(wcs, "(array, wcs)"), source="(array, wcs)"
+        )
+    msg = (
+        f"cannot use {type(image).__name__} as an image; give a FITS path, an HDU, an HDUList, "
+        "an NDData with a wcs, or an (array, wcs) tuple"
+    )
     raise InvalidInputError(msg)
 
 

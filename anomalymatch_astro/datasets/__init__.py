@@ -21,6 +21,20 @@ from ._benchmarks import (
 from ._local import GALAXY_MNIST_CLASSES, IMAGE_EXTENSIONS, find_local_sets, load_galaxy_mnist, load_image_folder
 from ._mock_survey import ANOMALY_KINDS, MockSurvey, make_lens_survey, make_mock_survey
 
-__all__ = ["ANOMALY_KINDS", "BENCHMARK_SETS", "GALAXY_MNIST_CLASSES", "IMAGE_EXTENSIONS", "MORPHOLOGY_CLASSES",
-           "MockSurvey", "find_local_sets", "load_benchmark_set", "load_galaxy_mnist", "load_image_folder",
-           "make_digits_set", "make_lens_survey", "make_mock_survey", "make_morphology_set", "start_labels"]
+__all__ = [
+    "ANOMALY_KINDS",
+    "BENCHMARK_SETS",
+    "GALAXY_MNIST_CLASSES",
+    "IMAGE_EXTENSIONS",
+    "MORPHOLOGY_CLASSES",
+    "MockSurvey",
+    "find_local_sets",
+    "load_benchmark_set",
+    "load_galaxy_mnist",
+    "load_image_folder",
+    "make_digits_set",
+    "make_lens_survey",
+    "make_mock_survey",
+    "make_morphology_set",
+    "start_labels",
+]

@@ -16,8 +16,14 @@ from scipy.signal import fftconvolve
 from ..utils.exceptions import InvalidInputError
 from . import _render as R
 
-__all__ = ["MORPHOLOGY_CLASSES", "BENCHMARK_SETS", "make_morphology_set", "make_digits_set",
-           "load_benchmark_set", "start_labels"]
+__all__ = [
+    "MORPHOLOGY_CLASSES",
+    "BENCHMARK_SETS",
+    "make_morphology_set",
+    "make_digits_set",
+    "load_benchmark_set",
+    "start_labels",
+]
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +67,14 @@ def _draw_galaxy(cls, rng, yy, xx, n_bands):
     t = np.arange(n_bands) - (n_bands - 1) / 2.0
     comps = []  # (image, colour per band step)
     if cls == "smooth_round":
-        img = R.sersic(x, y, n=rng.uniform(2.5, 4.5), r_eff=rng.uniform(4.0, 10.0) * scale,
-                       q=rng.uniform(0.75, 1.0), pa=pa)
+        img = R.sersic(
+            x, y, n=rng.uniform(2.5, 4.5), r_eff=rng.uniform(4.0, 10.0) * scale, q=rng.uniform(0.75, 1.0), pa=pa
+        )
         comps.append((img, rng.normal(0.55, 0.06)))
     elif cls == "smooth_cigar":
-        img = R.sersic(x, y, n=rng.uniform(1.5, 4.0), r_eff=rng.uniform(6.0, 13.0) * scale,
-                       q=rng.uniform(0.28, 0.55), pa=pa)
+        img = R.sersic(
+            x, y, n=rng.uniform(1.5, 4.0), r_eff=rng.uniform(6.0, 13.0) * scale, q=rng.uniform(0.28, 0.55), pa=pa
+        )
         comps.append((img, rng.normal(0.5, 0.06)))
     elif cls == "edge_on_disk":
         r_d = rng.uniform(9.0, 16.0) * scale
@@ -81,9 +89,17 @@ def _draw_galaxy(cls, rng, yy, xx, n_bands):
     elif cls == "spiral":
         r_d = rng.uniform(8.0, 15.0) * scale
         q = rng.uniform(0.55, 1.0)
-        disk = R.spiral_disk(x, y, r_eff=r_d, q=q, pa=pa, n_arms=int(rng.choice([2, 2, 3])),
-                             pitch=rng.uniform(0.25, 0.5), amplitude=rng.uniform(0.7, 0.95),
-                             phase=rng.uniform(0, 2 * np.pi))
+        disk = R.spiral_disk(
+            x,
+            y,
+            r_eff=r_d,
+            q=q,
+            pa=pa,
+            n_arms=int(rng.choice([2, 2, 3])),
+            pitch=rng.uniform(0.25, 0.5),
+            amplitude=rng.uniform(0.7, 0.95),
+            phase=rng.uniform(0, 2 * np.pi),
+        )
         comps.append((disk / disk.sum(), rng.normal(0.2, 0.08)))
         bulge = R.sersic(x, y, n=4.0, r_eff=0.15 * r_d, q=min(1.0, q + 0.2), pa=pa)
         comps.append((rng.uniform(0.1, 0.3) * bulge, rng.normal(0.55, 0.05)))
@@ -96,8 +112,16 @@ def _draw_galaxy(cls, rng, yy, xx, n_bands):
     return out / out.sum() * n_bands
 
 
-def make_morphology_set(*, n_per_class=250, image_size=64, anomaly_class="spiral", anomaly_fraction=0.25,
-                        bands=("g", "r", "i"), noise=1.0, seed=0):
+def make_morphology_set(
+    *,
+    n_per_class=250,
+    image_size=64,
+    anomaly_class="spiral",
+    anomaly_fraction=0.25,
+    bands=("g", "r", "i"),
+    noise=1.0,
+    seed=0,
+):
     """A GalaxyMNIST-like set of simulated galaxy morphologies, one class as the anomaly.
 
     Four classes, as in GalaxyMNIST: ``smooth_round`` (de Vaucouleurs-like
@@ -181,9 +205,13 @@ def make_morphology_set(*, n_per_class=250, image_size=64, anomaly_class="spiral
     images = fftconvolve(images, kernels[:, None], mode="same", axes=(-2, -1))
     images += noise * rng.standard_normal(images.shape)
     table = Table({"class": classes, "is_anomaly": classes == anomaly_class, "flux": fluxes})
-    meta = dict(benchmark="morphology", anomaly_class=anomaly_class,
-                anomaly_fraction=float(n_anom / len(classes)),
-                seed=int(seed), image_size=size)
+    meta = dict(
+        benchmark="morphology",
+        anomaly_class=anomaly_class,
+        anomaly_fraction=float(n_anom / len(classes)),
+        seed=int(seed),
+        image_size=size,
+    )
     ids = [f"morph{i:05d}" for i in range(len(classes))]
     return CutoutSet.from_arrays(images.astype(np.float32), ids=ids, bands=bands, table=table, meta=meta)
 
@@ -236,17 +264,25 @@ def make_digits_set(*, anomaly_digit=0, anomaly_fraction=0.02, image_size=32, se
     candidates = np.flatnonzero(target == anomaly_digit)
     n_normal, n_anom = _class_counts(len(normal), 1, len(candidates), anomaly_fraction)
     rng = np.random.default_rng(seed)
-    keep = np.concatenate([rng.choice(normal, n_normal, replace=False) if n_normal < len(normal) else normal,
-                           rng.choice(candidates, n_anom, replace=False)])
+    keep = np.concatenate(
+        [
+            rng.choice(normal, n_normal, replace=False) if n_normal < len(normal) else normal,
+            rng.choice(candidates, n_anom, replace=False),
+        ]
+    )
     keep = keep[rng.permutation(len(keep))]
     images = digits.images[keep] / 16.0
     if image_size != 8:
         images = zoom(images, (1, image_size / 8, image_size / 8), order=1, mode="nearest", grid_mode=True)
     images = np.clip(images, 0.0, 1.0).astype(np.float32)
     table = Table({"class": target[keep].astype(str), "is_anomaly": target[keep] == anomaly_digit})
-    meta = dict(benchmark="digits", anomaly_class=str(anomaly_digit),
-                anomaly_fraction=float(n_anom / len(keep)),
-                seed=int(seed), image_size=int(image_size))
+    meta = dict(
+        benchmark="digits",
+        anomaly_class=str(anomaly_digit),
+        anomaly_fraction=float(n_anom / len(keep)),
+        seed=int(seed),
+        image_size=int(image_size),
+    )
     ids = [f"digit{int(i):04d}" for i in keep]
     return CutoutSet.from_arrays(images, ids=ids, bands=("gray",), table=table, meta=meta)
 
@@ -259,20 +295,20 @@ def _survey_cutouts(kind, *, seed, directory=None, cutout_size=64, progress=Fals
     maker = make_lens_survey if kind == "lens" else make_mock_survey
     with tempfile.TemporaryDirectory(prefix="anomalymatch_astro_") as tmp:
         survey = maker(directory if directory is not None else tmp, seed=seed, progress=progress, **kwargs)
-        cs = make_cutouts(survey.images, survey.catalog, int(cutout_size),
-                          reference_band=survey.reference_band,
-                          progress=progress)
+        cs = make_cutouts(
+            survey.images, survey.catalog, int(cutout_size), reference_band=survey.reference_band, progress=progress
+        )
         data = np.asarray(cs.data)
     table = Table(cs.table)
     table["class"] = table["kind"]
     meta = dict(cs.meta)
-    meta.update(benchmark=kind, seed=int(seed), anomaly_fraction=float(np.mean(table["is_anomaly"])),
-                survey=dict(survey.meta))
+    meta.update(
+        benchmark=kind, seed=int(seed), anomaly_fraction=float(np.mean(table["is_anomaly"])), survey=dict(survey.meta)
+    )
     if directory is not None:
         meta["survey_directory"] = str(survey.directory)
     keep = [c for c in table.colnames if c not in ("id", "ra", "dec")]
-    return CutoutSet.from_arrays(data, ids=table["id"], bands=cs.bands, coords=cs.coords, table=table[keep],
-                                 meta=meta)
+    return CutoutSet.from_arrays(data, ids=table["id"], bands=cs.bands, coords=cs.coords, table=table[keep], meta=meta)
 
 
 def load_benchmark_set(name, *, seed=0, **kwargs):
@@ -321,13 +357,17 @@ def load_benchmark_set(name, *, seed=0, **kwargs):
         from ._local import load_galaxy_mnist, load_image_folder
 
         if kwargs.get("path") is None:
-            msg = (f"the benchmark set {name!r} is read from your local copy: pass path=<folder or file> "
-                   "(nothing is downloaded; find_local_sets(folder) finds copies)")
+            msg = (
+                f"the benchmark set {name!r} is read from your local copy: pass path=<folder or file> "
+                "(nothing is downloaded; find_local_sets(folder) finds copies)"
+            )
             raise InvalidInputError(msg)
         loader = load_galaxy_mnist if name == "galaxy_mnist" else load_image_folder
         return loader(kwargs.pop("path"), seed=seed, **kwargs)
-    msg = (f"unknown benchmark set {name!r}; choose one of {BENCHMARK_SETS}, or 'galaxy_mnist' / 'image_folder' "
-           "with path=<your local copy>")
+    msg = (
+        f"unknown benchmark set {name!r}; choose one of {BENCHMARK_SETS}, or 'galaxy_mnist' / 'image_folder' "
+        "with path=<your local copy>"
+    )
     raise InvalidInputError(msg)
 
 
@@ -349,8 +389,10 @@ def _truth_and_ids(is_anomaly, ids):
     if isinstance(is_anomaly, dict):
         return np.array(list(is_anomaly.values())), np.array([str(k) for k in is_anomaly])
     if ids is None:
-        msg = ("start_labels needs the object ids: pass ids=cutouts.ids with a boolean array, "
-               "or pass the CutoutSet (with an 'is_anomaly' column) itself")
+        msg = (
+            "start_labels needs the object ids: pass ids=cutouts.ids with a boolean array, "
+            "or pass the CutoutSet (with an 'is_anomaly' column) itself"
+        )
         raise InvalidInputError(msg)
     truth = np.asarray(is_anomaly)
     ids = np.asarray([str(i) for i in ids])

@@ -60,10 +60,12 @@ def _existing(path):
 
 def _refuse_pickle(p):
     if p.suffix.lower() in _PICKLE_SUFFIXES:
-        msg = (f"{str(p)!r} is a pickle file, and anomalymatch_astro never opens pickles: loading one can run "
-               "arbitrary code.  Convert it once, in an environment you trust, to image files (an ImageFolder tree "
-               "<folder>/<class>/*.png) or to arrays in an .npz or HDF5 file (then build the set with "
-               f"CutoutSet.from_arrays).\n{_LAYOUTS}")
+        msg = (
+            f"{str(p)!r} is a pickle file, and anomalymatch_astro never opens pickles: loading one can run "
+            "arbitrary code.  Convert it once, in an environment you trust, to image files (an ImageFolder tree "
+            "<folder>/<class>/*.png) or to arrays in an .npz or HDF5 file (then build the set with "
+            f"CutoutSet.from_arrays).\n{_LAYOUTS}"
+        )
         raise InvalidInputError(msg)
 
 
@@ -89,15 +91,23 @@ def _choose(pools, anomaly_class, normal_classes, n_per_class, anomaly_fraction,
     n_per_normal = int(min(min(len(pools[c]) for c in normal_classes), cap))
     n_anom_max = int(min(len(pools[anomaly_class]), cap))
     n_normal, n_anom = _class_counts(n_per_normal, len(normal_classes), n_anom_max, anomaly_fraction)
-    picks = [rng.choice(pools[c], int(k), replace=False) for c, k in zip(normal_classes,
-                                                                           _split(n_normal, len(normal_classes)))]
+    picks = [
+        rng.choice(pools[c], int(k), replace=False)
+        for c, k in zip(normal_classes, _split(n_normal, len(normal_classes)))
+    ]
     picks.append(rng.choice(pools[anomaly_class], n_anom, replace=False))
     chosen = np.concatenate(picks)
     chosen = chosen[rng.permutation(len(chosen))]
     achieved = n_anom / len(chosen)
     if abs(achieved - anomaly_fraction) > 0.25 * anomaly_fraction:
-        log.warning("the set holds %d anomalies among %d images (%.3g), not the %.3g asked for: too few images "
-                    "for that fraction", n_anom, len(chosen), achieved, anomaly_fraction)
+        log.warning(
+            "the set holds %d anomalies among %d images (%.3g), not the %.3g asked for: too few images "
+            "for that fraction",
+            n_anom,
+            len(chosen),
+            achieved,
+            anomaly_fraction,
+        )
     return chosen, n_anom
 
 
@@ -107,8 +117,10 @@ def _galaxy_mnist_files(p, split):
     _refuse_pickle(p)
     if p.is_file():
         if p.name.lower().endswith(".gz"):
-            msg = (f"{str(p)!r} is gzip-compressed; decompress it first (gunzip {p.name}) and pass the .hdf5 file "
-                   "or its folder")
+            msg = (
+                f"{str(p)!r} is gzip-compressed; decompress it first (gunzip {p.name}) and pass the .hdf5 file "
+                "or its folder"
+            )
             raise InvalidInputError(msg)
         stem = p.name.split(".")[0]
         name = "train" if stem.startswith("train") else "test" if stem.startswith("test") else stem
@@ -123,8 +135,10 @@ def _galaxy_mnist_files(p, split):
         if have:
             missing = [_GALAXY_MNIST_FILES[s] for s in wanted if s not in have]
             if missing:
-                msg = (f"{str(folder)!r} has no {missing[0]} for split={split!r}; it holds only "
-                       f"{sorted(f.name for f in have.values())}: choose split={next(iter(have))!r}")
+                msg = (
+                    f"{str(folder)!r} has no {missing[0]} for split={split!r}; it holds only "
+                    f"{sorted(f.name for f in have.values())}: choose split={next(iter(have))!r}"
+                )
                 raise InvalidInputError(msg)
             return [(s, have[s]) for s in wanted]
     gz = sorted(f.name for folder in folders for f in folder.glob("*.hdf5.gz"))
@@ -145,31 +159,40 @@ def _open_galaxy_file(f):
     try:
         h = h5py.File(f, "r")
     except OSError as err:
-        msg = (f"{str(f)!r} is not a readable HDF5 file ({err}); a GalaxyMNIST copy is an HDF5 file with the "
-               "datasets 'images' and 'labels': download it again, or decompress it if it ends in .gz")
+        msg = (
+            f"{str(f)!r} is not a readable HDF5 file ({err}); a GalaxyMNIST copy is an HDF5 file with the "
+            "datasets 'images' and 'labels': download it again, or decompress it if it ends in .gz"
+        )
         raise InvalidInputError(msg) from err
     try:
         missing = [k for k in ("images", "labels") if not isinstance(h.get(k), h5py.Dataset)]
         if missing:
-            msg = (f"{str(f)!r} has no {' or '.join(repr(k) for k in missing)} dataset (it holds {sorted(h.keys())}); "
-                   "a GalaxyMNIST file has 'images' (N, H, W, 3) uint8 and 'labels' (N,) integers 0-3")
+            msg = (
+                f"{str(f)!r} has no {' or '.join(repr(k) for k in missing)} dataset (it holds {sorted(h.keys())}); "
+                "a GalaxyMNIST file has 'images' (N, H, W, 3) uint8 and 'labels' (N,) integers 0-3"
+            )
             raise InvalidInputError(msg)
         images, labels = h["images"], h["labels"]
         if images.ndim != 4 or 3 not in (images.shape[-1], images.shape[1]):
-            msg = (f"{str(f)!r}: 'images' has shape {images.shape}; expected (N, H, W, 3) colour images "
-                   "(or (N, 3, H, W))")
+            msg = (
+                f"{str(f)!r}: 'images' has shape {images.shape}; expected (N, H, W, 3) colour images (or (N, 3, H, W))"
+            )
             raise InvalidInputError(msg)
         if images.dtype != np.uint8:
             msg = f"{str(f)!r}: 'images' is {images.dtype}; expected uint8 pixels (0-255) as in GalaxyMNIST"
             raise InvalidInputError(msg)
         if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
-            msg = (f"{str(f)!r}: 'labels' has shape {labels.shape} for {images.shape[0]} images; "
-                   "expected one label per image")
+            msg = (
+                f"{str(f)!r}: 'labels' has shape {labels.shape} for {images.shape[0]} images; "
+                "expected one label per image"
+            )
             raise InvalidInputError(msg)
         values = labels[()]
         if not np.issubdtype(values.dtype, np.integer) or (len(values) and (values.min() < 0 or values.max() > 3)):
-            msg = (f"{str(f)!r}: 'labels' must be integers 0-3 ({', '.join(GALAXY_MNIST_CLASSES)}), got "
-                   f"{values.dtype} values {np.unique(values)[:8].tolist()}")
+            msg = (
+                f"{str(f)!r}: 'labels' must be integers 0-3 ({', '.join(GALAXY_MNIST_CLASSES)}), got "
+                f"{values.dtype} values {np.unique(values)[:8].tolist()}"
+            )
             raise InvalidInputError(msg)
     except BaseException:
         h.close()
@@ -195,7 +218,7 @@ def _read_rows(dataset, rows, channels_last, size):
     """uint8 images at sorted unique ``rows`` of ``dataset`` -> float32 (n, 3, size, size) in [0, 1]."""
     span = int(rows[-1] - rows[0] + 1)
     if span <= 4 * len(rows):  # dense: one contiguous read, then pick
-        block = dataset[int(rows[0]): int(rows[-1]) + 1][rows - rows[0]]
+        block = dataset[int(rows[0]) : int(rows[-1]) + 1][rows - rows[0]]
     else:  # sparse: point selection (h5py wants increasing indices)
         block = dataset[rows]
     if channels_last:
@@ -204,8 +227,17 @@ def _read_rows(dataset, rows, channels_last, size):
     return x if size is None else _resize_batch(x, size)
 
 
-def load_galaxy_mnist(path, *, anomaly_class="unbarred_spiral", anomaly_fraction=0.25, split="train",
-                      n_per_class=None, image_size=None, seed=0, progress=False):
+def load_galaxy_mnist(
+    path,
+    *,
+    anomaly_class="unbarred_spiral",
+    anomaly_fraction=0.25,
+    split="train",
+    n_per_class=None,
+    image_size=None,
+    seed=0,
+    progress=False,
+):
     """A local copy of GalaxyMNIST as a benchmark set, one class as the anomaly.
 
     GalaxyMNIST (Walmsley et al., github.com/mwalmsley/galaxy_mnist) holds 10,000
@@ -295,16 +327,20 @@ def load_galaxy_mnist(path, *, anomaly_class="unbarred_spiral", anomaly_fraction
             labels.append(lab)
             origin.append(np.stack([np.full(len(lab), j), np.arange(len(lab))], axis=1))
         if len(shapes) > 1 and image_size is None:
-            msg = (f"the GalaxyMNIST files {[str(f) for _, f in files]} hold images of different sizes "
-                   f"{sorted(shapes)}; use one split, or pass image_size to resize them to one size")
+            msg = (
+                f"the GalaxyMNIST files {[str(f) for _, f in files]} hold images of different sizes "
+                f"{sorted(shapes)}; use one split, or pass image_size to resize them to one size"
+            )
             raise InvalidInputError(msg)
         labels = np.concatenate(labels)
         origin = np.concatenate(origin)
         names = ", ".join(str(f) for _, f in files)
         pools = {c: np.flatnonzero(labels == c) for c in range(4)}
         if not len(pools[anomaly_label]):
-            msg = (f"{names} holds no image of the anomaly class {GALAXY_MNIST_CLASSES[anomaly_label]!r}, so the set "
-                   "could not hold even one anomaly; choose another anomaly_class or split")
+            msg = (
+                f"{names} holds no image of the anomaly class {GALAXY_MNIST_CLASSES[anomaly_label]!r}, so the set "
+                "could not hold even one anomaly; choose another anomaly_class or split"
+            )
             raise InvalidInputError(msg)
         normal = [c for c in range(4) if c != anomaly_label and len(pools[c])]
         empty = [GALAXY_MNIST_CLASSES[c] for c in range(4) if c != anomaly_label and not len(pools[c])]
@@ -337,11 +373,23 @@ def load_galaxy_mnist(path, *, anomaly_class="unbarred_spiral", anomaly_fraction
     split_names = np.array([files[j][0] for j in origin[chosen, 0]])
     label = labels[chosen]
     ids = [f"gmnist_{s}_{i:06d}" for s, i in zip(split_names, origin[chosen, 1])]
-    table = Table({"class": np.array(GALAXY_MNIST_CLASSES)[label], "is_anomaly": label == anomaly_label,
-                   "label": label, "split": split_names})
-    meta = dict(benchmark="galaxy_mnist", anomaly_class=GALAXY_MNIST_CLASSES[anomaly_label],
-                anomaly_fraction=float(n_anom / len(chosen)), seed=int(seed), image_size=int(out.shape[-1]),
-                split="+".join(s for s, _ in files), source=[str(f) for _, f in files])
+    table = Table(
+        {
+            "class": np.array(GALAXY_MNIST_CLASSES)[label],
+            "is_anomaly": label == anomaly_label,
+            "label": label,
+            "split": split_names,
+        }
+    )
+    meta = dict(
+        benchmark="galaxy_mnist",
+        anomaly_class=GALAXY_MNIST_CLASSES[anomaly_label],
+        anomaly_fraction=float(n_anom / len(chosen)),
+        seed=int(seed),
+        image_size=int(out.shape[-1]),
+        split="+".join(s for s, _ in files),
+        source=[str(f) for _, f in files],
+    )
     return CutoutSet.from_arrays(out, ids=ids, bands=("g", "r", "z"), table=table, meta=meta)
 
 
@@ -385,8 +433,11 @@ def _csv_layout(p):
 
 def _split_folders(p, subdirs):
     """True when every subfolder is a split (train/val/test) holding class folders rather than images."""
-    return (bool(subdirs) and all(d.name.lower() in _SPLIT_FOLDERS for d in subdirs)
-            and not any(_has_direct_image(d) for d in subdirs))
+    return (
+        bool(subdirs)
+        and all(d.name.lower() in _SPLIT_FOLDERS for d in subdirs)
+        and not any(_has_direct_image(d) for d in subdirs)
+    )
 
 
 def _looks_like_image_folder(p):
@@ -443,8 +494,9 @@ def _scan_image_folder(p):
         return _read_split_csvs(p, csvs), "split_csv"
     subdirs = _subdirs(p)
     if _split_folders(p, subdirs):
-        records = [(f.relative_to(p).as_posix(), c.name, d.name) for d in subdirs for c in _subdirs(d)
-                   for f in _walk_images(c)]
+        records = [
+            (f.relative_to(p).as_posix(), c.name, d.name) for d in subdirs for c in _subdirs(d) for f in _walk_images(c)
+        ]
         layout = "split_folders"
     else:
         records = [(f.relative_to(p).as_posix(), d.name, None) for d in subdirs for f in _walk_images(d)]
@@ -481,14 +533,26 @@ def _decode(file, size):
                 im = im.resize((size, size), resample=Image.Resampling.BICUBIC)
             arr = np.asarray(im, dtype=np.float32)
     except (OSError, ValueError, Image.DecompressionBombError) as err:
-        msg = (f"cannot decode the image {str(file)!r} ({err}); replace or delete that file, or leave its class "
-               "out with classes=...")
+        msg = (
+            f"cannot decode the image {str(file)!r} ({err}); replace or delete that file, or leave its class "
+            "out with classes=..."
+        )
         raise InvalidInputError(msg) from err
     return arr.transpose(2, 0, 1) / np.float32(255.0)
 
 
-def load_image_folder(path, *, anomaly_class, anomaly_fraction=0.01, classes=None, n_per_class=None, image_size=84,
-                      seed=0, n_workers=None, progress=False):
+def load_image_folder(
+    path,
+    *,
+    anomaly_class,
+    anomaly_fraction=0.01,
+    classes=None,
+    n_per_class=None,
+    image_size=84,
+    seed=0,
+    n_workers=None,
+    progress=False,
+):
     """A local copy of miniImageNet, or any ImageNet-style image folder, as a benchmark set.
 
     One class is the anomaly; the other classes are normal and contribute the same
@@ -596,15 +660,19 @@ def load_image_folder(path, *, anomaly_class, anomaly_fraction=0.01, classes=Non
         raise InvalidInputError(msg)
     normal = [c for c in use if c != anomaly_class]
     if not normal:
-        msg = (f"the set needs normal images from at least one class besides {anomaly_class!r}, but "
-               f"{'classes names' if classes is not None else str(p) + ' holds'} no other class")
+        msg = (
+            f"the set needs normal images from at least one class besides {anomaly_class!r}, but "
+            f"{'classes names' if classes is not None else str(p) + ' holds'} no other class"
+        )
         raise InvalidInputError(msg)
     in_use = np.isin(cls, use)
     if layout == "split_csv":
         missing = [rel[i] for i in np.flatnonzero(in_use) if not (p / rel[i]).is_file()]
         if missing:
-            msg = (f"{len(missing)} image file(s) named in the csv files of {str(p)!r} are missing, e.g. "
-                   f"{missing[:5]}; restore them, or leave their classes out with classes=...")
+            msg = (
+                f"{len(missing)} image file(s) named in the csv files of {str(p)!r} are missing, e.g. "
+                f"{missing[:5]}; restore them, or leave their classes out with classes=..."
+            )
             raise InvalidInputError(msg)
     ids_all = _object_ids(rel)
     pools = {c: np.flatnonzero(cls == c) for c in use}
@@ -629,8 +697,10 @@ def load_image_folder(path, *, anomaly_class, anomaly_fraction=0.01, classes=Non
     def work(k):
         arr = _decode(files[k], size)
         if arr.shape[1:] != (height, width):
-            msg = (f"{str(files[k])!r} is {arr.shape[2]}x{arr.shape[1]} pixels, unlike {str(files[0])!r} "
-                   f"({width}x{height}); pass image_size to resize every image to one size")
+            msg = (
+                f"{str(files[k])!r} is {arr.shape[2]}x{arr.shape[1]} pixels, unlike {str(files[0])!r} "
+                f"({width}x{height}); pass image_size to resize every image to one size"
+            )
             raise InvalidInputError(msg)
         out[k] = arr
 
@@ -638,19 +708,30 @@ def load_image_folder(path, *, anomaly_class, anomaly_fraction=0.01, classes=Non
     workers = n_workers or max(1, min(8, os.cpu_count() or 1))
     executor = ThreadPoolExecutor(max_workers=workers)
     try:
-        for _ in progress_bar(executor.map(work, order), total=len(order), desc="images", progress=progress,
-                              unit="img"):
+        for _ in progress_bar(
+            executor.map(work, order), total=len(order), desc="images", progress=progress, unit="img"
+        ):
             pass
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
 
-    columns = {"class": cls[chosen], "is_anomaly": cls[chosen] == anomaly_class,
-               "file": np.array([rel[i] for i in chosen])}
+    columns = {
+        "class": cls[chosen],
+        "is_anomaly": cls[chosen] == anomaly_class,
+        "file": np.array([rel[i] for i in chosen]),
+    }
     if layout != "class_folders":
         columns["split"] = np.array([records[i][2] for i in chosen])
-    meta = dict(benchmark="image_folder", anomaly_class=anomaly_class,
-                anomaly_fraction=float(n_anom / len(chosen)), seed=int(seed), image_size=int(width),
-                classes=list(use), layout=layout, source=str(p))
+    meta = dict(
+        benchmark="image_folder",
+        anomaly_class=anomaly_class,
+        anomaly_fraction=float(n_anom / len(chosen)),
+        seed=int(seed),
+        image_size=int(width),
+        classes=list(use),
+        layout=layout,
+        source=str(p),
+    )
     return CutoutSet.from_arrays(out, ids=ids_all[chosen], bands=("R", "G", "B"), table=Table(columns), meta=meta)
 
 
@@ -683,8 +764,11 @@ def _find_image_folder(p):
                 if _looks_like_image_folder(s):
                     return s
         if _pickles_in(d):
-            log.warning("%s holds only pickle files, which anomalymatch_astro never opens (they can run code); "
-                        "convert them to image files", d)
+            log.warning(
+                "%s holds only pickle files, which anomalymatch_astro never opens (they can run code); "
+                "convert them to image files",
+                d,
+            )
     return p if _looks_like_image_folder(p) else None
 
 

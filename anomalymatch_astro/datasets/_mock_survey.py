@@ -110,8 +110,7 @@ def _check_args(n_objects, bands, anomaly_fraction, anomaly_kinds, pixel_scale):
         msg = f"anomaly_kinds must be chosen from {ANOMALY_KINDS}; got {anomaly_kinds!r}"
         raise InvalidInputError(msg)
     if "colour" in anomaly_kinds and len(bands) < 2:
-        msg = ("'colour' anomalies need at least two bands; pass more bands or drop 'colour' "
-               "from anomaly_kinds")
+        msg = "'colour' anomalies need at least two bands; pass more bands or drop 'colour' from anomaly_kinds"
         raise InvalidInputError(msg)
     try:
         pixel_scale = u.Quantity(pixel_scale, u.arcsec)
@@ -235,9 +234,20 @@ def _normal_galaxy(rng, n_bands, m0, *, kind=None):
     bulge_params = dict(n=4.0, r_eff=rng.uniform(0.2, 0.4) * r_d, q=min(1.0, q + 0.3), pa=pa)
     bulge = ("sersic", bulge_params, f_bulge, "sum")
     if kind == "spiral":
-        disk = ("spiral", dict(r_eff=r_d, q=q, pa=pa, n_arms=int(rng.choice([2, 2, 3])),
-                               pitch=rng.uniform(0.25, 0.45), amplitude=rng.uniform(0.5, 0.9),
-                               phase=rng.uniform(0, 2 * np.pi)), f_disk, "sum")
+        disk = (
+            "spiral",
+            dict(
+                r_eff=r_d,
+                q=q,
+                pa=pa,
+                n_arms=int(rng.choice([2, 2, 3])),
+                pitch=rng.uniform(0.25, 0.45),
+                amplitude=rng.uniform(0.5, 0.9),
+                phase=rng.uniform(0, 2 * np.pi),
+            ),
+            f_disk,
+            "sum",
+        )
     else:
         disk = ("sersic", dict(n=1.0, r_eff=r_d, q=q, pa=pa), f_disk, "sum")
     mags = _MAGZERO - 2.5 * np.log10(f_bulge + f_disk)
@@ -266,9 +276,20 @@ def _lens(rng, n_bands, *, hard):
         src_m = m0 + rng.uniform(2.3, 3.0)
     phi = rng.uniform(0, 2 * np.pi)
     src_mags = _mags_from_colour(src_m, rng.normal(-0.35, 0.08), n_bands, 0.03, rng)  # blue source
-    src = ("lensed", dict(theta_e=theta_e, src_x=src_off * np.cos(phi), src_y=src_off * np.sin(phi), n=1.0,
-                          r_eff=src_r, q=rng.uniform(0.5, 1.0), pa=rng.uniform(0, np.pi)),
-           _flux(src_mags), "area")
+    src = (
+        "lensed",
+        dict(
+            theta_e=theta_e,
+            src_x=src_off * np.cos(phi),
+            src_y=src_off * np.sin(phi),
+            n=1.0,
+            r_eff=src_r,
+            q=rng.uniform(0.5, 1.0),
+            pa=rng.uniform(0, np.pi),
+        ),
+        _flux(src_mags),
+        "area",
+    )
     ring = src_off < 0.15 * theta_e
     info["detail"] = f"{'hard_' if hard else ''}sis_{'ring' if ring else 'arc'}"
     info["extent"] = theta_e + 1.5
@@ -299,8 +320,9 @@ def _merger(rng, n_bands):
     path = s[:, None] * (-direction)[None, :] + 0.8 * s[:, None] ** 2 * perp[None, :]
     pts = start[None, :] + length * path
     tail_mags = _mags_from_colour(m0 + rng.uniform(1.2, 2.0), 0.15, n_bands, 0.03, rng)
-    comps.append(("blobs", dict(centres=pts, sigma=rng.uniform(0.2, 0.35), weights=np.exp(-1.5 * s)),
-                  _flux(tail_mags), "sum"))
+    comps.append(
+        ("blobs", dict(centres=pts, sigma=rng.uniform(0.2, 0.35), weights=np.exp(-1.5 * s)), _flux(tail_mags), "sum")
+    )
     flux = sum(c[2] for c in comps)
     info = dict(infos[0])
     info["mags"] = _MAGZERO - 2.5 * np.log10(flux)
@@ -364,8 +386,8 @@ class _Band:
         self.psf = psf
         self.sky_sigma = sky_sigma
         self.sub = R.subpixel_offsets(oversample)
-        self.smooth = np.zeros(shape, dtype=np.float32)   # convolved with the PSF later
-        self.sharp = np.zeros(shape, dtype=np.float32)    # stars, trails, cosmic rays
+        self.smooth = np.zeros(shape, dtype=np.float32)  # convolved with the PSF later
+        self.sharp = np.zeros(shape, dtype=np.float32)  # stars, trails, cosmic rays
 
     def grid(self, x, y, half):
         """Sky offsets (arcsec) of sub-pixel samples of a stamp around pixel position (x, y)."""
@@ -387,7 +409,7 @@ class _Band:
         x1, y1 = min(ix0 + w, nx), min(iy0 + h, ny)
         if x1 <= x0 or y1 <= y0:
             return
-        target[y0:y1, x0:x1] += stamp[y0 - iy0:y1 - iy0, x0 - ix0:x1 - ix0]
+        target[y0:y1, x0:x1] += stamp[y0 - iy0 : y1 - iy0, x0 - ix0 : x1 - ix0]
 
     def draw_components(self, x, y, comps, k, extent):
         half = int(np.clip(np.ceil(extent / self.scale), 6, 60))
@@ -449,12 +471,29 @@ class _Band:
 
 
 # ----------------------------------------------------------------------------- public API
-def make_mock_survey(directory, *, n_objects=1500, bands=("g", "r", "i"), anomaly_fraction=0.03,
-                     anomaly_kinds=ANOMALY_KINDS, seed=0, pixel_scale=0.2 * u.arcsec,
-                     center=None, psf_fwhm=None, psf="moffat", sky_sigma=5.0, spacing=72,
-                     rotation=25 * u.deg, scale_factor=1.5, n_background=None, population="mixed",
-                     n_field=None, hard_lens=False,
-                     prefix="mock", progress=False):
+def make_mock_survey(
+    directory,
+    *,
+    n_objects=1500,
+    bands=("g", "r", "i"),
+    anomaly_fraction=0.03,
+    anomaly_kinds=ANOMALY_KINDS,
+    seed=0,
+    pixel_scale=0.2 * u.arcsec,
+    center=None,
+    psf_fwhm=None,
+    psf="moffat",
+    sky_sigma=5.0,
+    spacing=72,
+    rotation=25 * u.deg,
+    scale_factor=1.5,
+    n_background=None,
+    population="mixed",
+    n_field=None,
+    hard_lens=False,
+    prefix="mock",
+    progress=False,
+):
     """Write a deterministic synthetic multi-band survey with injected anomalies.
 
     The survey is one FITS mosaic per band plus an ECSV truth catalogue.  The bands
@@ -552,7 +591,8 @@ def make_mock_survey(directory, *, n_objects=1500, bands=("g", "r", "i"), anomal
     from ..utils import progress_bar
 
     n_objects, bands, anomaly_fraction, anomaly_kinds, pixel_scale = _check_args(
-        n_objects, bands, anomaly_fraction, anomaly_kinds, pixel_scale)
+        n_objects, bands, anomaly_fraction, anomaly_kinds, pixel_scale
+    )
     if population not in ("mixed", "ellipticals"):
         msg = f"population must be 'mixed' or 'ellipticals', got {population!r}"
         raise InvalidInputError(msg)
@@ -596,8 +636,15 @@ def make_mock_survey(directory, *, n_objects=1500, bands=("g", "r", "i"), anomal
     x_ref = pad + spacing * (cells % nx) + jitter[:, 0]
     y_ref = pad + spacing * (cells // nx) + jitter[:, 1]
     ref_shape = (2 * pad + spacing * (ny - 1) + 1, 2 * pad + spacing * (nx - 1) + 1)
-    grids = _band_grids(bands, ref_shape, (center.ra.deg, center.dec.deg), scale_arcsec / 3600.0,
-                        float(u.Quantity(rotation, u.deg).value), float(scale_factor), pad=2.0)
+    grids = _band_grids(
+        bands,
+        ref_shape,
+        (center.ra.deg, center.dec.deg),
+        scale_arcsec / 3600.0,
+        float(u.Quantity(rotation, u.deg).value),
+        float(scale_factor),
+        pad=2.0,
+    )
     band_objs = []
     for k, (hdr, shape) in enumerate(grids):
         scale_k = np.sqrt(abs(hdr["CD1_1"] * hdr["CD2_2"] - hdr["CD1_2"] * hdr["CD2_1"])) * 3600.0
@@ -639,9 +686,16 @@ def make_mock_survey(directory, *, n_objects=1500, bands=("g", "r", "i"), anomal
         if kind == "trail":
             kb = int(rng.integers(n_bands))
             if rng.random() < 0.65:
-                artefact = ("trail", kb, dict(offset=rng.uniform(-1.0, 1.0), angle=rng.uniform(0, np.pi),
-                                              half_length=rng.uniform(5.5, 6.5),
-                                              amplitude=rng.uniform(4.0, 12.0)))
+                artefact = (
+                    "trail",
+                    kb,
+                    dict(
+                        offset=rng.uniform(-1.0, 1.0),
+                        angle=rng.uniform(0, np.pi),
+                        half_length=rng.uniform(5.5, 6.5),
+                        amplitude=rng.uniform(4.0, 12.0),
+                    ),
+                )
                 info["detail"] = f"satellite_trail_{bands[kb]}"
             else:
                 artefact = ("cosmic_ray", kb, int(rng.integers(2**31)))
@@ -661,9 +715,21 @@ def make_mock_survey(directory, *, n_objects=1500, bands=("g", "r", "i"), anomal
         m0 = rng.uniform(23.5, 26.0)
         mags = _mags_from_colour(m0, rng.uniform(0.0, 0.6), n_bands, 0.05, rng)
         r_e = rng.uniform(0.15, 0.5)
-        bg_draws.append([("sersic", dict(n=float(rng.choice([1.0, 1.5, 2.5])), r_eff=r_e,
-                                         q=rng.uniform(0.3, 1.0), pa=rng.uniform(0, np.pi)),
-                          _flux(mags), "sum")])
+        bg_draws.append(
+            [
+                (
+                    "sersic",
+                    dict(
+                        n=float(rng.choice([1.0, 1.5, 2.5])),
+                        r_eff=r_e,
+                        q=rng.uniform(0.3, 1.0),
+                        pa=rng.uniform(0, np.pi),
+                    ),
+                    _flux(mags),
+                    "sum",
+                )
+            ]
+        )
 
     # --- uncatalogued field stars and galaxies (when the catalogue is a target list)
     n_fld = (n_objects // 2 if population == "ellipticals" else 0) if n_field is None else int(n_field)
@@ -738,18 +804,34 @@ def make_mock_survey(directory, *, n_objects=1500, bands=("g", "r", "i"), anomal
     cat["detail"] = np.array([r["detail"] for r in rows], dtype=str)
     for col in ("sersic_n", "axis_ratio", "pa_deg", "r_eff_arcsec", *(f"mag_{b}" for b in bands)):
         cat[col] = np.round(cat[col], 4)
-    meta = dict(generator="anomalymatch_astro.datasets.make_mock_survey", seed=int(seed), bands=list(bands),
-                population=population,
-                reference_band=bands[0], pixel_scale_arcsec=scale_arcsec, magzero=_MAGZERO,
-                anomaly_fraction=anomaly_fraction, anomaly_kinds=list(anomaly_kinds),
-                hard_lens=bool(hard_lens),
-                psf=psf, psf_fwhm_arcsec=[float(f) for f in fwhm],
-                images={b: os.fspath(p.name) for b, p in files.items()})
+    meta = dict(
+        generator="anomalymatch_astro.datasets.make_mock_survey",
+        seed=int(seed),
+        bands=list(bands),
+        population=population,
+        reference_band=bands[0],
+        pixel_scale_arcsec=scale_arcsec,
+        magzero=_MAGZERO,
+        anomaly_fraction=anomaly_fraction,
+        anomaly_kinds=list(anomaly_kinds),
+        hard_lens=bool(hard_lens),
+        psf=psf,
+        psf_fwhm_arcsec=[float(f) for f in fwhm],
+        images={b: os.fspath(p.name) for b, p in files.items()},
+    )
     cat.meta.update(meta)
     cat_path = directory / f"{prefix}_catalog.ecsv"
     cat.write(cat_path, format="ascii.ecsv", overwrite=True)
-    return MockSurvey(images=files, catalog_path=cat_path, catalog=cat, bands=bands, reference_band=bands[0],
-                      pixel_scale=pixel_scale, directory=directory, meta=meta)
+    return MockSurvey(
+        images=files,
+        catalog_path=cat_path,
+        catalog=cat,
+        bands=bands,
+        reference_band=bands[0],
+        pixel_scale=pixel_scale,
+        directory=directory,
+        meta=meta,
+    )
 
 
 def make_lens_survey(directory, *, n_objects=1500, lens_fraction=0.01, seed=0, **kwargs):
@@ -787,5 +869,12 @@ def make_lens_survey(directory, *, n_objects=1500, lens_fraction=0.01, seed=0, *
     """
     kwargs.setdefault("prefix", "lens")
     kwargs.setdefault("population", "ellipticals")
-    return make_mock_survey(directory, n_objects=n_objects, anomaly_fraction=lens_fraction,
-                            anomaly_kinds=("lens",), seed=seed, hard_lens=True, **kwargs)
+    return make_mock_survey(
+        directory,
+        n_objects=n_objects,
+        anomaly_fraction=lens_fraction,
+        anomaly_kinds=("lens",),
+        seed=seed,
+        hard_lens=True,
+        **kwargs,
+    )

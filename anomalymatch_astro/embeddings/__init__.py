@@ -10,5 +10,16 @@ built on them.
 from ._cache import EmbeddingCache, compute_embeddings, embedding_key, rotation_averaged
 from ._heads import HEADS, EnsembleHead, KNNHead, LabelSpreadingHead, LogisticHead, fit_pca, make_head
 
-__all__ = ["EmbeddingCache", "compute_embeddings", "embedding_key", "rotation_averaged",
-           "LogisticHead", "KNNHead", "LabelSpreadingHead", "EnsembleHead", "fit_pca", "make_head", "HEADS"]
+__all__ = [
+    "EmbeddingCache",
+    "compute_embeddings",
+    "embedding_key",
+    "rotation_averaged",
+    "LogisticHead",
+    "KNNHead",
+    "LabelSpreadingHead",
+    "EnsembleHead",
+    "fit_pca",
+    "make_head",
+    "HEADS",
+]

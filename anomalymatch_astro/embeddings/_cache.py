@@ -71,8 +71,10 @@ def embedding_key(cutouts, classifier, *, rotation_average=False, stages=()):
     """
     model_hash = _model_hash(classifier, cutouts)
     if not isinstance(model_hash, str) or not model_hash:
-        msg = ("the classifier has no model_hash string; pass an AnomalyClassifier (or an object with "
-               "embed() and model_hash)")
+        msg = (
+            "the classifier has no model_hash string; pass an AnomalyClassifier (or an object with "
+            "embed() and model_hash)"
+        )
         raise InvalidInputError(msg)
     return {
         "model_hash": model_hash,
@@ -189,11 +191,13 @@ class EmbeddingCache:
                     del f[stale]
             grp = f.create_group(tmp)
             grp.attrs["key"] = json.dumps(key, sort_keys=True)
-            grp.create_dataset("embeddings", data=embeddings, chunks=(min(len(embeddings), 4096) or 1,
-                                                                        embeddings.shape[1]))
+            grp.create_dataset(
+                "embeddings", data=embeddings, chunks=(min(len(embeddings), 4096) or 1, embeddings.shape[1])
+            )
             if ids is not None:
-                grp.create_dataset("ids", data=np.asarray([str(i) for i in ids], dtype=object),
-                                   dtype=h5py.string_dtype())
+                grp.create_dataset(
+                    "ids", data=np.asarray([str(i) for i in ids], dtype=object), dtype=h5py.string_dtype()
+                )
             f.move(tmp, name)
             f[name].attrs["complete"] = True
         log.info("cached %s embeddings in %s", embeddings.shape, self.path)
@@ -213,8 +217,10 @@ class EmbeddingCache:
             pname = f"pca{int(n_components)}"
             if pname not in grp:
                 return None
-            return (np.asarray(grp[pname]["mean"][...], dtype=np.float32),
-                    np.asarray(grp[pname]["components"][...], dtype=np.float32))
+            return (
+                np.asarray(grp[pname]["mean"][...], dtype=np.float32),
+                np.asarray(grp[pname]["components"][...], dtype=np.float32),
+            )
 
     def save_pca(self, key, mean, components):
         """Store a PCA (``mean``, ``components``) with the entry ``key``."""
@@ -289,8 +295,9 @@ def _embed(classifier, cutouts, batch_size, stages):
     return classifier.embed(cutouts, batch_size=batch_size)
 
 
-def compute_embeddings(cutouts, classifier, *, cache_path=None, rotation_average=False, stages=(),
-                       batch_size=256, progress=False):
+def compute_embeddings(
+    cutouts, classifier, *, cache_path=None, rotation_average=False, stages=(), batch_size=256, progress=False
+):
     """Embeddings of every cutout under ``classifier``, computed once and cached in HDF5.
 
     The cache entry is keyed by ``classifier.model_hash``, the normaliser, the
@@ -344,7 +351,7 @@ def compute_embeddings(cutouts, classifier, *, cache_path=None, rotation_average
         chunk = max(batch_size * 16, 4096)
         with bar:
             for start in range(0, n, chunk):
-                sub = cutouts[start:start + chunk]
+                sub = cutouts[start : start + chunk]
                 parts.append(np.asarray(_embed(classifier, sub, batch_size, stages), dtype=np.float32))
                 bar.update(len(sub))
         emb = np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)

@@ -21,8 +21,7 @@ import numpy as np
 
 from ..utils.exceptions import InvalidInputError, LabelError
 
-__all__ = ["LogisticHead", "KNNHead", "LabelSpreadingHead", "EnsembleHead", "fit_pca", "HEADS",
-           "make_head"]
+__all__ = ["LogisticHead", "KNNHead", "LabelSpreadingHead", "EnsembleHead", "fit_pca", "HEADS", "make_head"]
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +86,7 @@ def fit_pca(embeddings, n_components=64, *, max_rows=10_000, seed=0):
         rows = np.sort(np.random.default_rng(seed).choice(len(x), max_rows, replace=False))
         x = x[rows]
     k = int(min(n_components, x.shape[0], x.shape[1]))
-    pca = PCA(n_components=k, svd_solver="randomized" if k < min(x.shape) // 2 else "full",
-              random_state=seed)
+    pca = PCA(n_components=k, svd_solver="randomized" if k < min(x.shape) // 2 else "full", random_state=seed)
     pca.fit(np.asarray(x, dtype=np.float32))
     return pca.mean_.astype(np.float32), pca.components_.astype(np.float32)
 
@@ -222,14 +220,14 @@ class KNNHead:
         offset = self._center @ refs
         n_a = len(self._anom)
         for start in range(0, len(x), 4096):
-            block = np.asarray(x[start:start + 4096], dtype=np.float32)
+            block = np.asarray(x[start : start + 4096], dtype=np.float32)
             # cosine similarity of the centred rows, without a centred copy of the block
-            diff_sq = (np.einsum("ij,ij->i", block, block) - 2.0 * (block @ self._center)
-                       + float(self._center @ self._center))
+            diff_sq = (
+                np.einsum("ij,ij->i", block, block) - 2.0 * (block @ self._center) + float(self._center @ self._center)
+            )
             norm = np.sqrt(np.maximum(diff_sq, 1e-24))[:, None]
             sim = (block @ refs - offset) / norm
-            out[start:start + len(block)] = (_mean_topk(sim[:, :n_a], self.k)
-                                             - _mean_topk(sim[:, n_a:], self.k))
+            out[start : start + len(block)] = _mean_topk(sim[:, :n_a], self.k) - _mean_topk(sim[:, n_a:], self.k)
         return out
 
     def score(self, embeddings):
@@ -319,11 +317,11 @@ class LabelSpreadingHead:
         k = int(min(self.n_neighbors, len(self._anchors)))
         out = np.empty(len(z), dtype=np.float64)
         for start in range(0, len(z), 16384):
-            sim = z[start:start + 16384] @ self._anchors.T
+            sim = z[start : start + 16384] @ self._anchors.T
             idx = np.argpartition(sim, sim.shape[1] - k, axis=1)[:, -k:]
             s = np.take_along_axis(sim, idx, axis=1)
             w = np.exp((s - s.max(axis=1, keepdims=True)) / 0.1)
-            out[start:start + len(s)] = (w * self._anchor_p[idx]).sum(axis=1) / w.sum(axis=1)
+            out[start : start + len(s)] = (w * self._anchor_p[idx]).sum(axis=1) / w.sum(axis=1)
         return out
 
 
@@ -384,8 +382,10 @@ class EnsembleHead:
         if self.blocks is None:
             return [slice(None)]
         if sum(self.blocks) != embeddings.shape[1]:
-            msg = (f"the blocks {self.blocks} add up to {sum(self.blocks)} columns, but the embeddings have "
-                   f"{embeddings.shape[1]}; compute them with the same stages")
+            msg = (
+                f"the blocks {self.blocks} add up to {sum(self.blocks)} columns, but the embeddings have "
+                f"{embeddings.shape[1]}; compute them with the same stages"
+            )
             raise InvalidInputError(msg)
         edges = np.concatenate([[0], np.cumsum(self.blocks)])
         return [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
@@ -412,8 +412,7 @@ class EnsembleHead:
 
 
 #: Head names accepted by `make_head` and by the session's ``head=`` argument.
-HEADS = {"logistic": LogisticHead, "knn": KNNHead, "spreading": LabelSpreadingHead,
-         "ensemble": EnsembleHead}
+HEADS = {"logistic": LogisticHead, "knn": KNNHead, "spreading": LabelSpreadingHead, "ensemble": EnsembleHead}
 
 
 def make_head(name, **kwargs):

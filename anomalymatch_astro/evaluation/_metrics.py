@@ -25,8 +25,7 @@ def _as_truth(is_anomaly, n):
         msg = f"is_anomaly must be one-dimensional, got shape {truth.shape}"
         raise InvalidInputError(msg)
     if truth.shape[0] != n:
-        msg = (f"scores and is_anomaly differ in length ({n} vs {truth.shape[0]}); "
-               "give one truth value per score")
+        msg = f"scores and is_anomaly differ in length ({n} vs {truth.shape[0]}); give one truth value per score"
         raise InvalidInputError(msg)
     if truth.dtype == bool:
         return truth
@@ -48,8 +47,10 @@ def _as_scores(scores):
     bad = ~np.isfinite(scores)
     if bad.any():
         where = np.flatnonzero(bad)[:10].tolist()
-        msg = (f"{int(bad.sum())} scores are NaN or infinite (rows {where}...); score every object "
-               "or drop those rows from scores and is_anomaly")
+        msg = (
+            f"{int(bad.sum())} scores are NaN or infinite (rows {where}...); score every object "
+            "or drop those rows from scores and is_anomaly"
+        )
         raise InvalidInputError(msg)
     return scores
 
@@ -195,8 +196,10 @@ def evaluate(scores, is_anomaly, *, exclude=None, k=100, ids=None):
     n_anom = int(truth.sum())
     if n_anom == 0 or n_anom == n:
         what = "no anomalies" if n_anom == 0 else "no normal objects"
-        msg = (f"there are {what} among the {n} objects left after excluding {int(drop.sum())}; "
-               "the metrics need both classes (label fewer objects or use a larger set)")
+        msg = (
+            f"there are {what} among the {n} objects left after excluding {int(drop.sum())}; "
+            "the metrics need both classes (label fewer objects or use a larger set)"
+        )
         raise InvalidInputError(msg)
     if int(k) != k or k < 1:
         msg = f"k must be a positive integer, got {k!r}"
@@ -259,8 +262,15 @@ def summarize(results, *, by=None, metrics=None):
             msg = f"results {missing[:10]} have no key {key!r} to group by"
             raise InvalidInputError(msg)
     if metrics is None:
-        default = ("auroc", "auprc", "precision_at_1pct", "recall_at_k", "precision_at_k",
-                   "found_in_first_100", "anomaly_fraction")
+        default = (
+            "auroc",
+            "auprc",
+            "precision_at_1pct",
+            "recall_at_k",
+            "precision_at_k",
+            "found_in_first_100",
+            "anomaly_fraction",
+        )
         metrics = [m for m in default if all(m in r for r in results)]
     else:
         metrics = [metrics] if isinstance(metrics, str) else list(metrics)

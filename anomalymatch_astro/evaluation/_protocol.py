@@ -28,8 +28,15 @@ from astropy.table import Table
 
 from ..utils.exceptions import InvalidInputError
 
-__all__ = ["run_protocol", "summarize_protocol", "print_protocol_table", "compare_strategies", "PROTOCOLS",
-           "LOCAL_PROTOCOLS", "METHODS"]
+__all__ = [
+    "run_protocol",
+    "summarize_protocol",
+    "print_protocol_table",
+    "compare_strategies",
+    "PROTOCOLS",
+    "LOCAL_PROTOCOLS",
+    "METHODS",
+]
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +55,12 @@ METHODS = {
 #: set name -> (anomaly classes, start anomalies, start normals, set options)
 PROTOCOLS = {
     "digits": ((0, 3, 8), 5, 100, {"anomaly_fraction": 0.02, "image_size": 32}),
-    "morphology": (("spiral", "edge_on_disk", "smooth_cigar", "smooth_round"), 10, 30,
-                   {"anomaly_fraction": 0.25, "n_per_class": 250}),
+    "morphology": (
+        ("spiral", "edge_on_disk", "smooth_cigar", "smooth_round"),
+        10,
+        30,
+        {"anomaly_fraction": 0.25, "n_per_class": 250},
+    ),
     "mock_survey": ((None,), 5, 50, {"n_objects": 1500}),
     "lens": ((None,), 5, 100, {"n_objects": 1500}),
 }
@@ -58,15 +69,24 @@ PROTOCOLS = {
 #: normals, set options), as in the AnomalyMatch paper.  miniImageNet's anomaly classes are the first
 #: ``N_IMAGE_FOLDER_CLASSES`` class folders (sorted by name); all other classes are the normals.
 LOCAL_PROTOCOLS = {
-    "galaxy_mnist": (("smooth_round", "smooth_cigar", "edge_on_disk", "unbarred_spiral"), 10, 30,
-                     {"anomaly_fraction": 0.25, "split": "both"}),
+    "galaxy_mnist": (
+        ("smooth_round", "smooth_cigar", "edge_on_disk", "unbarred_spiral"),
+        10,
+        30,
+        {"anomaly_fraction": 0.25, "split": "both"},
+    ),
     "miniimagenet": (None, 5, 495, {"anomaly_fraction": 0.01, "image_size": 84}),
 }
 N_IMAGE_FOLDER_CLASSES = 5
 
-_QUICK = {"digits": {"anomaly_fraction": 0.02, "image_size": 32}, "morphology": {"n_per_class": 80},
-          "mock_survey": {"n_objects": 400}, "lens": {"n_objects": 600},
-          "galaxy_mnist": {"n_per_class": 80}, "miniimagenet": {"n_per_class": 20, "anomaly_fraction": 0.05}}
+_QUICK = {
+    "digits": {"anomaly_fraction": 0.02, "image_size": 32},
+    "morphology": {"n_per_class": 80},
+    "mock_survey": {"n_objects": 400},
+    "lens": {"n_objects": 600},
+    "galaxy_mnist": {"n_per_class": 80},
+    "miniimagenet": {"n_per_class": 20, "anomaly_fraction": 0.05},
+}
 
 
 def _load(name, anomaly_class, seed, options):
@@ -90,8 +110,10 @@ def _protocols(local_data):
 
     found = find_local_sets(local_data)
     if not found:
-        msg = (f"no GalaxyMNIST or miniImageNet copy was found under {str(local_data)!r}; see the "
-               "'Your own copies of GalaxyMNIST and miniImageNet' section of the datasets docs for the layouts")
+        msg = (
+            f"no GalaxyMNIST or miniImageNet copy was found under {str(local_data)!r}; see the "
+            "'Your own copies of GalaxyMNIST and miniImageNet' section of the datasets docs for the layouts"
+        )
         raise InvalidInputError(msg)
     for name, path in found.items():
         classes, n_anom, n_norm, options = LOCAL_PROTOCOLS[name]
@@ -109,8 +131,21 @@ def _protocols(local_data):
     return protocols
 
 
-def run_protocol(*, sets=None, seeds=(0, 1, 2), cycles=3, methods=None, iterations=None, image_size=None,
-                 anomaly_classes=None, held_out=0.0, quick=False, local_data=None, output=None, progress=False):
+def run_protocol(
+    *,
+    sets=None,
+    seeds=(0, 1, 2),
+    cycles=3,
+    methods=None,
+    iterations=None,
+    image_size=None,
+    anomaly_classes=None,
+    held_out=0.0,
+    quick=False,
+    local_data=None,
+    output=None,
+    progress=False,
+):
     """Run the protocol and return one row per (set, class, seed, method, cycle).
 
     Parameters
@@ -164,8 +199,11 @@ def run_protocol(*, sets=None, seeds=(0, 1, 2), cycles=3, methods=None, iteratio
     methods = list(methods or METHODS)
     for name in sets:
         if name not in protocols:
-            hint = (" (galaxy_mnist and miniimagenet need --local-data pointing at your copies)"
-                    if name in LOCAL_PROTOCOLS else "")
+            hint = (
+                " (galaxy_mnist and miniimagenet need --local-data pointing at your copies)"
+                if name in LOCAL_PROTOCOLS
+                else ""
+            )
             msg = f"unknown benchmark set {name!r}; choose from {list(protocols)}{hint}"
             raise InvalidInputError(msg)
     for m in methods:
@@ -186,41 +224,66 @@ def run_protocol(*, sets=None, seeds=(0, 1, 2), cycles=3, methods=None, iteratio
                 truth = np.asarray(cutouts.table["is_anomaly"], dtype=bool)
                 test = _held_out_mask(truth, held_out, seed)
                 pool = np.flatnonzero(~test)
-                labels = start_labels(truth[pool], ids=np.asarray(cutouts.ids)[pool], n_anomalies=n_anom,
-                                      n_normals=n_norm, seed=seed)
+                labels = start_labels(
+                    truth[pool], ids=np.asarray(cutouts.ids)[pool], n_anomalies=n_anom, n_normals=n_norm, seed=seed
+                )
                 size = image_size or min(64, cutouts.image_shape[0])
                 embeddings = {}
                 # methods with extra feature levels first: the others reuse their first block
                 for method in sorted(methods, key=lambda m: not METHODS[m][3]):
                     mode, head, rotation_average, stages = METHODS[method]
                     clf = AnomalyClassifier(image_size=size, seed=seed)
-                    session = ActiveLearningSession(cutouts, labels=labels, classifier=clf, head=head,
-                                                    default_mode=mode, rotation_average=rotation_average,
-                                                    feature_stages=stages)
+                    session = ActiveLearningSession(
+                        cutouts,
+                        labels=labels,
+                        classifier=clf,
+                        head=head,
+                        default_mode=mode,
+                        rotation_average=rotation_average,
+                        feature_stages=stages,
+                    )
                     shared = (rotation_average, stages)
                     if shared not in embeddings and not stages:
                         for (rot, more), (emb, blocks) in embeddings.items():
                             if rot == rotation_average and more:  # its head block is these embeddings
-                                embeddings[shared] = (np.ascontiguousarray(emb[:, :blocks[0]]), None)
+                                embeddings[shared] = (np.ascontiguousarray(emb[:, : blocks[0]]), None)
                                 break
                     if shared in embeddings:  # the same frozen embeddings
                         session._embeddings, session._blocks = embeddings[shared]
                     t0 = time.perf_counter()
-                    records = simulate_oracle(session, truth, cycles=cycles, iterations=iterations,
-                                              held_out=test, progress=progress)
+                    records = simulate_oracle(
+                        session, truth, cycles=cycles, iterations=iterations, held_out=test, progress=progress
+                    )
                     if mode == "fast" and shared not in embeddings:
                         embeddings[shared] = (session._embeddings, session._blocks)
                     for r in records:
-                        rows.append({"set": name, "anomaly_class": str(anomaly_class), "seed": seed,
-                                     "method": method, "held_out": float(held_out), "cycle": r["cycle"],
-                                     "n_labelled": r["n_labelled"],
-                                     "anomaly_fraction": r.get("anomaly_fraction", np.nan),
-                                     "auroc": r.get("auroc", np.nan), "auprc": r.get("auprc", np.nan),
-                                     "precision_at_1pct": r.get("precision_at_1pct", np.nan),
-                                     "found_in_first_100": float(r.get("found_in_first_100", np.nan)),
-                                     "train_seconds": r["train_seconds"]})
-                    log.info("%s/%s seed %d %s: AUROC %.3f -> %.3f (%.0f s)", name, anomaly_class, seed, method,
-                             records[0]["auroc"], records[-1]["auroc"], time.perf_counter() - t0)
+                        rows.append(
+                            {
+                                "set": name,
+                                "anomaly_class": str(anomaly_class),
+                                "seed": seed,
+                                "method": method,
+                                "held_out": float(held_out),
+                                "cycle": r["cycle"],
+                                "n_labelled": r["n_labelled"],
+                                "anomaly_fraction": r.get("anomaly_fraction", np.nan),
+                                "auroc": r.get("auroc", np.nan),
+                                "auprc": r.get("auprc", np.nan),
+                                "precision_at_1pct": r.get("precision_at_1pct", np.nan),
+                                "found_in_first_100": float(r.get("found_in_first_100", np.nan)),
+                                "train_seconds": r["train_seconds"],
+                            }
+                        )
+                    log.info(
+                        "%s/%s seed %d %s: AUROC %.3f -> %.3f (%.0f s)",
+                        name,
+                        anomaly_class,
+                        seed,
+                        method,
+                        records[0]["auroc"],
+                        records[-1]["auroc"],
+                        time.perf_counter() - t0,
+                    )
                     session.close()
                 if output is not None:  # after every seed: a stopped run keeps what it did
                     _write_results(rows, output)
@@ -255,9 +318,14 @@ def summarize_protocol(table):
     keys = sorted({(r["set"], r["method"], int(r["cycle"])) for r in table}, key=lambda k: (k[0], k[2], k[1]))
     for name, method, cycle in keys:
         sel = (table["set"] == name) & (table["method"] == method) & (table["cycle"] == cycle)
-        row = {"set": name, "method": method, "cycle": cycle, "n_runs": int(sel.sum()),
-               "held_out": float(np.max(table["held_out"][sel])) if "held_out" in table.colnames else 0.0,
-               "anomaly_fraction": float(np.mean(table["anomaly_fraction"][sel]))}
+        row = {
+            "set": name,
+            "method": method,
+            "cycle": cycle,
+            "n_runs": int(sel.sum()),
+            "held_out": float(np.max(table["held_out"][sel])) if "held_out" in table.colnames else 0.0,
+            "anomaly_fraction": float(np.mean(table["anomaly_fraction"][sel])),
+        }
         for metric in ("auroc", "auprc", "precision_at_1pct", "found_in_first_100"):
             values = np.asarray(table[metric][sel], dtype=float)
             values = values[np.isfinite(values)]  # cycles after every anomaly was found are NaN
@@ -271,17 +339,29 @@ def summarize_protocol(table):
 def print_protocol_table(table):
     """Print the summary (mean +- std over seeds and classes) as a text table (CLI helper)."""
     summary = table.meta.get("summary") or summarize_protocol(table)
-    print(f"\n{'set':<12} {'method':<10} {'cycle':>5} {'runs':>4} {'frac':>6} {'AUROC':>13} {'AUPRC':>13} "
-          f"{'top-1% prec':>13} {'found/100':>10} {'train s':>8}")
+    print(
+        f"\n{'set':<12} {'method':<10} {'cycle':>5} {'runs':>4} {'frac':>6} {'AUROC':>13} {'AUPRC':>13} "
+        f"{'top-1% prec':>13} {'found/100':>10} {'train s':>8}"
+    )
     for r in summary:
-        print(f"{r['set']:<12} {r['method']:<10} {r['cycle']:>5} {r['n_runs']:>4} {r['anomaly_fraction']:6.3f} "
-              f"{r['auroc_mean']:6.3f}±{r['auroc_std']:.3f} {r['auprc_mean']:6.3f}±{r['auprc_std']:.3f} "
-              f"{r['precision_at_1pct_mean']:6.3f}±{r['precision_at_1pct_std']:.3f} "
-              f"{r['found_in_first_100_mean']:10.1f} {r['train_seconds_mean']:8.1f}")
+        print(
+            f"{r['set']:<12} {r['method']:<10} {r['cycle']:>5} {r['n_runs']:>4} {r['anomaly_fraction']:6.3f} "
+            f"{r['auroc_mean']:6.3f}±{r['auroc_std']:.3f} {r['auprc_mean']:6.3f}±{r['auprc_std']:.3f} "
+            f"{r['precision_at_1pct_mean']:6.3f}±{r['precision_at_1pct_std']:.3f} "
+            f"{r['found_in_first_100_mean']:10.1f} {r['train_seconds_mean']:8.1f}"
+        )
 
 
-def compare_strategies(*, sets=("digits", "mock_survey"), strategies=("top", "uncertainty", "diversity", "mix"),
-                       seeds=(0, 1, 2), cycles=3, n_per_cycle=20, quick=False, output=None):
+def compare_strategies(
+    *,
+    sets=("digits", "mock_survey"),
+    strategies=("top", "uncertainty", "diversity", "mix"),
+    seeds=(0, 1, 2),
+    cycles=3,
+    n_per_cycle=20,
+    quick=False,
+    output=None,
+):
     """Anomalies found after each cycle when a person labels ``n_per_cycle`` candidates of one strategy.
 
     The truth stands in for the person: every candidate shown is labelled what it is
@@ -340,9 +420,17 @@ def compare_strategies(*, sets=("digits", "mock_survey"), strategies=("top", "un
                     found += int(sum(is_anomaly[i] for i in ids))
                     session.label({i: "anomaly" if is_anomaly[i] else "normal" for i in ids}, source="oracle")
                     session.train(progress=False)
-                    rows.append({"set": name, "strategy": strategy, "seed": seed, "cycle": cycle,
-                                 "n_shown": shown, "anomalies_found": found,
-                                 "anomalies_available": int(truth.sum()) - n_anom})
+                    rows.append(
+                        {
+                            "set": name,
+                            "strategy": strategy,
+                            "seed": seed,
+                            "cycle": cycle,
+                            "n_shown": shown,
+                            "anomalies_found": found,
+                            "anomalies_available": int(truth.sum()) - n_anom,
+                        }
+                    )
                 session.close()
     table = Table(rows=rows)
     if output is not None:

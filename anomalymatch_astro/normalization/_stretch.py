@@ -78,8 +78,7 @@ class Normalizer:
     True
     """
 
-    def __init__(self, *, stretch="asinh", interval="percentile", percentile=99.5, asinh_a=0.1,
-                 per_band=True):
+    def __init__(self, *, stretch="asinh", interval="percentile", percentile=99.5, asinh_a=0.1, per_band=True):
         if stretch not in STRETCHES:
             msg = f"stretch must be one of {STRETCHES}, got {stretch!r}"
             raise InvalidInputError(msg)
@@ -110,8 +109,13 @@ class Normalizer:
     def to_dict(self):
         """The settings as a JSON-able dict (saved in checkpoints and table metadata)."""
         pct = list(self.percentile) if isinstance(self.percentile, tuple) else self.percentile
-        return {"stretch": self.stretch, "interval": self.interval, "percentile": pct,
-                "asinh_a": self.asinh_a, "per_band": self.per_band}
+        return {
+            "stretch": self.stretch,
+            "interval": self.interval,
+            "percentile": pct,
+            "asinh_a": self.asinh_a,
+            "per_band": self.per_band,
+        }
 
     @classmethod
     def from_dict(cls, settings):
@@ -217,4 +221,3 @@ class Normalizer:
         bad = ~(limits[..., 1] > limits[..., 0])
         limits[..., 1] = np.where(bad, limits[..., 0] + 1.0, limits[..., 1])
         return limits
-

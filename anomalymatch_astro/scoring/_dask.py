@@ -58,8 +58,19 @@ def _score_block(model_dir, model_hash, cutouts_path, start, stop, batch_size, t
     return start, out, os.getpid()
 
 
-def score_cutouts_dask(classifier, cutouts, *, client, output=None, batch_size=256, block_size=None,
-                       model_dir=None, threads_per_task=None, overwrite=False, progress=True):
+def score_cutouts_dask(
+    classifier,
+    cutouts,
+    *,
+    client,
+    output=None,
+    batch_size=256,
+    block_size=None,
+    model_dir=None,
+    threads_per_task=None,
+    overwrite=False,
+    progress=True,
+):
     """Score a CutoutSet file on a Dask cluster; results identical to the local path, in order.
 
     Parameters
@@ -94,8 +105,10 @@ def score_cutouts_dask(classifier, cutouts, *, client, output=None, batch_size=2
     """
     distributed = require("distributed", feature="Scoring on a Dask cluster")
     if cutouts.path is None:
-        msg = ("Dask scoring reads the cutouts from their HDF5 file on every worker: write them with "
-               "cutouts.to_hdf5(path) and pass CutoutSet.from_hdf5(path)")
+        msg = (
+            "Dask scoring reads the cutouts from their HDF5 file on every worker: write them with "
+            "cutouts.to_hdf5(path) and pass CutoutSet.from_hdf5(path)"
+        )
         raise InvalidInputError(msg)
     if len(cutouts) != len(cutouts._source):
         msg = "Dask scoring needs the whole file (not a slice of a CutoutSet); write the slice to its own file"
@@ -116,10 +129,20 @@ def score_cutouts_dask(classifier, cutouts, *, client, output=None, batch_size=2
     try:
         with tempfile.TemporaryDirectory() as tmp:
             store = ScoreStore(output or tmp, n=n, batch_size=block_size, key=key, overwrite=overwrite)
-            futures = [client.submit(_score_block, os.path.abspath(model_dir), model_hash, path,
-                                     int(k * block_size), int(min((k + 1) * block_size, n)), batch_size,
-                                     threads_per_task, pure=False)
-                       for k in store.pending]
+            futures = [
+                client.submit(
+                    _score_block,
+                    os.path.abspath(model_dir),
+                    model_hash,
+                    path,
+                    int(k * block_size),
+                    int(min((k + 1) * block_size, n)),
+                    batch_size,
+                    threads_per_task,
+                    pure=False,
+                )
+                for k in store.pending
+            ]
             bar = progress_bar(total=len(futures), desc="scoring (dask)", progress=progress, unit="block")
             pids = set()
             for future in distributed.as_completed(futures):

@@ -59,16 +59,20 @@ class ScoreStore:
                 fresh = False
             elif old is not None and not overwrite:
                 recorded = old.get("key") if isinstance(old, dict) else old
-                msg = (f"{self.path!r} holds scores of other objects or another model ({recorded}); "
-                       "choose another output, or pass overwrite=True to start afresh")
+                msg = (
+                    f"{self.path!r} holds scores of other objects or another model ({recorded}); "
+                    "choose another output, or pass overwrite=True to start afresh"
+                )
                 raise InvalidInputError(msg)
         if fresh:
-            scores = np.lib.format.open_memmap(os.path.join(self.path, "scores.npy"), mode="w+",
-                                               dtype=np.float64, shape=(self.n,))
+            scores = np.lib.format.open_memmap(
+                os.path.join(self.path, "scores.npy"), mode="w+", dtype=np.float64, shape=(self.n,)
+            )
             scores[:] = np.nan
             scores.flush()
-            done = np.lib.format.open_memmap(os.path.join(self.path, "done.npy"), mode="w+", dtype=np.uint8,
-                                             shape=(self.n_batches,))
+            done = np.lib.format.open_memmap(
+                os.path.join(self.path, "done.npy"), mode="w+", dtype=np.uint8, shape=(self.n_batches,)
+            )
             done.flush()
             del scores, done
             tmp = info_path + ".tmp"

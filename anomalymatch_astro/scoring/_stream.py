@@ -44,8 +44,9 @@ class _CutoutBatches:
         k = self.batches[item]
         rows = np.arange(k * self.batch_size, min((k + 1) * self.batch_size, len(self.cutouts)))
         pixels = self.cutouts[rows].data
-        return k, prepare_batch(pixels, normalizer=self.normalizer, image_size=self.image_size,
-                                normalized=self.normalized)
+        return k, prepare_batch(
+            pixels, normalizer=self.normalizer, image_size=self.image_size, normalized=self.normalized
+        )
 
 
 class _ImageBatches:
@@ -68,8 +69,9 @@ class _ImageBatches:
     def __getitem__(self, item):
         k = self.batches[item]
         rows = slice(k * self.batch_size, min((k + 1) * self.batch_size, len(self.coords)))
-        cutouts = make_cutouts(self.images, self.coords[rows], self.size, ids=self.ids[rows], progress=False,
-                               **self.make_kwargs)
+        cutouts = make_cutouts(
+            self.images, self.coords[rows], self.size, ids=self.ids[rows], progress=False, **self.make_kwargs
+        )
         return k, prepare_batch(cutouts.data, normalizer=self.normalizer, image_size=self.image_size)
 
 
@@ -131,10 +133,16 @@ def _run(classifier, dataset, store, *, num_workers, precision, channels_last, c
         if compile_model:
             classifier.ema_model = torch.compile(model)
         try:
-            loader = DataLoader(dataset, batch_size=None, shuffle=False, num_workers=num_workers,
-                                pin_memory=use_cuda, persistent_workers=False,
-                                prefetch_factor=4 if num_workers else None,
-                                multiprocessing_context="fork" if num_workers and os.name == "posix" else None)
+            loader = DataLoader(
+                dataset,
+                batch_size=None,
+                shuffle=False,
+                num_workers=num_workers,
+                pin_memory=use_cuda,
+                persistent_workers=False,
+                prefetch_factor=4 if num_workers else None,
+                multiprocessing_context="fork" if num_workers and os.name == "posix" else None,
+            )
             for k, x in progress_bar(loader, total=len(dataset), desc="scoring", progress=progress, unit="batch"):
                 store.write(int(k), predict(x).float().cpu().numpy())
                 n_done += len(x)
@@ -150,8 +158,20 @@ def _check_classifier(classifier):
         raise InvalidInputError(msg)
 
 
-def score_cutouts(classifier, cutouts, *, output=None, batch_size=256, num_workers=0, precision="auto",
-                  channels_last=None, compile=False, client=None, overwrite=False, progress=True):
+def score_cutouts(
+    classifier,
+    cutouts,
+    *,
+    output=None,
+    batch_size=256,
+    num_workers=0,
+    precision="auto",
+    channels_last=None,
+    compile=False,
+    client=None,
+    overwrite=False,
+    progress=True,
+):
     """Score every cutout with a trained classifier, streaming and resumable.
 
     Parameters
@@ -199,8 +219,15 @@ def score_cutouts(classifier, cutouts, *, output=None, batch_size=256, num_worke
     if client is not None:
         from ._dask import score_cutouts_dask
 
-        return score_cutouts_dask(classifier, cutouts, client=client, output=output, batch_size=batch_size,
-                                  overwrite=overwrite, progress=progress)
+        return score_cutouts_dask(
+            classifier,
+            cutouts,
+            client=client,
+            output=output,
+            batch_size=batch_size,
+            overwrite=overwrite,
+            progress=progress,
+        )
     classifier._check_cutouts(cutouts)
     key = {"ids": ids_digest(cutouts.ids), "model": classifier.model_hash}
     with tempfile.TemporaryDirectory() as tmp:
@@ -210,13 +237,34 @@ def score_cutouts(classifier, cutouts, *, output=None, batch_size=256, num_worke
             log.info("resuming: %d of %d batches already scored", store.n_batches - len(pending), store.n_batches)
         if len(pending):
             dataset = _CutoutBatches(cutouts, batch_size, classifier.normalizer, classifier.image_size, pending)
-            _run(classifier, dataset, store, num_workers=num_workers, precision=precision,
-                 channels_last=channels_last, compile_model=compile, progress=progress)
+            _run(
+                classifier,
+                dataset,
+                store,
+                num_workers=num_workers,
+                precision=precision,
+                channels_last=channels_last,
+                compile_model=compile,
+                progress=progress,
+            )
         return store.scores()
 
 
-def score_images(classifier, images, positions, size, *, ids=None, output=None, batch_size=256, num_workers=0,
-                 precision="auto", overwrite=False, progress=True, **make_kwargs):
+def score_images(
+    classifier,
+    images,
+    positions,
+    size,
+    *,
+    ids=None,
+    output=None,
+    batch_size=256,
+    num_workers=0,
+    precision="auto",
+    overwrite=False,
+    progress=True,
+    **make_kwargs,
+):
     """Score objects straight from FITS mosaics + positions, cutting inside the loader workers.
 
     No CutoutSet is materialised: each loader worker cuts its batch with
@@ -257,8 +305,25 @@ def score_images(classifier, images, positions, size, *, ids=None, output=None, 
         store = ScoreStore(output or tmp, n=len(coords), batch_size=batch_size, key=key, overwrite=overwrite)
         pending = store.pending
         if len(pending):
-            dataset = _ImageBatches(images, coords, obj_ids, size, batch_size, classifier.normalizer,
-                                    classifier.image_size, pending, make_kwargs)
-            _run(classifier, dataset, store, num_workers=num_workers, precision=precision, channels_last=None,
-                 compile_model=False, progress=progress)
+            dataset = _ImageBatches(
+                images,
+                coords,
+                obj_ids,
+                size,
+                batch_size,
+                classifier.normalizer,
+                classifier.image_size,
+                pending,
+                make_kwargs,
+            )
+            _run(
+                classifier,
+                dataset,
+                store,
+                num_workers=num_workers,
+                precision=precision,
+                channels_last=None,
+                compile_model=False,
+                progress=progress,
+            )
         return obj_ids, store.scores()

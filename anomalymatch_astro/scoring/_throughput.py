@@ -28,8 +28,9 @@ def _write_cutouts(path, n, image_size, n_bands=3, seed=0, shard_size=1024):
     for start in range(0, n, shard_size):
         m = min(shard_size, n - start)
         data = rng.normal(100, 5, size=(m, n_bands, image_size, image_size)).astype(np.float32)
-        cs = CutoutSet.from_arrays(data, ids=[f"o{start + i}" for i in range(m)],
-                                   bands=[f"b{b}" for b in range(n_bands)])
+        cs = CutoutSet.from_arrays(
+            data, ids=[f"o{start + i}" for i in range(m)], bands=[f"b{b}" for b in range(n_bands)]
+        )
         cs.to_hdf5(path, mode="w" if start == 0 else "a", shard_size=shard_size)
 
 
@@ -54,13 +55,28 @@ _RSS_SCRIPT = textwrap.dedent("""
 
 
 def _peak_rss(model_dir, path, batch_size):
-    out = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, model_dir, path, str(batch_size)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _RSS_SCRIPT, model_dir, path, str(batch_size)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])["peak_rss_mb"]
 
 
-def run_throughput_benchmark(*, n=2048, image_size=64, batch_size=256, n_bands=3, backbone="tf_efficientnet_lite0",
-                             num_workers=1, rss=True, dask=True, workdir=None, progress=False):
+def run_throughput_benchmark(
+    *,
+    n=2048,
+    image_size=64,
+    batch_size=256,
+    n_bands=3,
+    backbone="tf_efficientnet_lite0",
+    num_workers=1,
+    rss=True,
+    dask=True,
+    workdir=None,
+    progress=False,
+):
     """Measure scoring throughput and memory, side by side.
 
     Parameters
@@ -120,10 +136,18 @@ def run_throughput_benchmark(*, n=2048, image_size=64, batch_size=256, n_bands=3
         t0 = time.perf_counter()
         score_cutouts(clf, cutouts, batch_size=batch_size, num_workers=num_workers, progress=progress)
         full = n / (time.perf_counter() - t0)
-        result = {"full_path_images_per_s": full, "bare_forward_images_per_s": bare,
-                  "full_path_vs_forward": full / bare, "image_size": image_size, "batch_size": batch_size,
-                  "device": device, "n": n, "num_workers": num_workers, "cpu_count": os.cpu_count(),
-                  "torch_threads": torch.get_num_threads()}
+        result = {
+            "full_path_images_per_s": full,
+            "bare_forward_images_per_s": bare,
+            "full_path_vs_forward": full / bare,
+            "image_size": image_size,
+            "batch_size": batch_size,
+            "device": device,
+            "n": n,
+            "num_workers": num_workers,
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+        }
 
         if rss:
             big = os.path.join(workdir, f"cutouts_{10 * n}.h5")
@@ -165,16 +189,29 @@ def _dask_scaling(clf, path, batch_size, model_dir):
     rates = {}
     cutouts = CutoutSet.from_hdf5(path)
     for n_workers in (1, 2):
-        with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                      dashboard_address=None, host="127.0.0.1") as cluster, \
-                distributed.Client(cluster) as client:
+        with (
+            distributed.LocalCluster(
+                n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+            ) as cluster,
+            distributed.Client(cluster) as client,
+        ):
             client.run(_warm, model_dir, clf.model_hash)  # load the model on every worker first
             t0 = time.perf_counter()
-            score_cutouts_dask(clf, cutouts, client=client, batch_size=batch_size, model_dir=model_dir,
-                               threads_per_task=1, progress=False)
+            score_cutouts_dask(
+                clf,
+                cutouts,
+                client=client,
+                batch_size=batch_size,
+                model_dir=model_dir,
+                threads_per_task=1,
+                progress=False,
+            )
             rates[n_workers] = len(cutouts) / (time.perf_counter() - t0)
-    return {"dask_1_worker_images_per_s": rates[1], "dask_2_workers_images_per_s": rates[2],
-            "dask_2_workers_vs_1": rates[2] / rates[1]}
+    return {
+        "dask_1_worker_images_per_s": rates[1],
+        "dask_2_workers_images_per_s": rates[2],
+        "dask_2_workers_vs_1": rates[2] / rates[1],
+    }
 
 
 def _warm(model_dir, model_hash):

@@ -19,9 +19,23 @@ from ._notebook import write_label_notebook
 from ._render import VIEWS_COMPOSITE, TileRenderer, cutout_rgb, render_png, score_histogram_png
 from ._server import STATIC_DIR, TOKEN_HEADER, LabelServer
 
-__all__ = ["LabelWidget", "Gallery", "LabelServer", "TileRenderer", "render_png", "cutout_rgb",
-           "score_histogram_png", "sky_links", "write_label_notebook", "ACTIONS", "LABEL_CHOICES",
-           "SKY_LINKS", "VIEWS_COMPOSITE", "STATIC_DIR", "TOKEN_HEADER"]
+__all__ = [
+    "LabelWidget",
+    "Gallery",
+    "LabelServer",
+    "TileRenderer",
+    "render_png",
+    "cutout_rgb",
+    "score_histogram_png",
+    "sky_links",
+    "write_label_notebook",
+    "ACTIONS",
+    "LABEL_CHOICES",
+    "SKY_LINKS",
+    "VIEWS_COMPOSITE",
+    "STATIC_DIR",
+    "TOKEN_HEADER",
+]
 
 
 def __getattr__(name):
@@ -30,8 +44,10 @@ def __getattr__(name):
         try:
             module = importlib.import_module("anomalymatch_astro.ui._widget")
         except ImportError as exc:
-            msg = ("LabelWidget needs anywidget and ipywidgets: pip install 'anomalymatch_astro[jupyter]' "
-                   f"({exc}); or use the standalone server: anomalymatch-astro label --workdir DIR")
+            msg = (
+                "LabelWidget needs anywidget and ipywidgets: pip install 'anomalymatch_astro[jupyter]' "
+                f"({exc}); or use the standalone server: anomalymatch-astro label --workdir DIR"
+            )
             raise ImportError(msg) from exc
         globals()[name] = module.LabelWidget
         return module.LabelWidget

@@ -103,8 +103,19 @@ class Gallery:
     0
     """
 
-    def __init__(self, session, *, strategy="top", page_size=24, view="lupton", stretch="asinh",
-                 mode="fast", like=None, histogram=True, background_training=False):
+    def __init__(
+        self,
+        session,
+        *,
+        strategy="top",
+        page_size=24,
+        view="lupton",
+        stretch="asinh",
+        mode="fast",
+        like=None,
+        histogram=True,
+        background_training=False,
+    ):
         from ..active_learning import MODES, STRATEGIES
 
         self.session = session
@@ -127,11 +138,11 @@ class Gallery:
         self.page = 0
         self.message = ""
         self.error = ""
-        self.training = None          # {"mode", "started"} while a training runs
+        self.training = None  # {"mode", "started"} while a training runs
         self.last_train = None
-        self.version = 0              # bumped whenever the page content or its images change
+        self.version = 0  # bumped whenever the page content or its images change
         self._skipped = set()
-        self._undo = []               # ("label" | "skip", id) of this sitting
+        self._undo = []  # ("label" | "skip", id) of this sitting
         self._ra, self._dec = _coord_columns(session.cutouts)
         self._row = {obj_id: i for i, obj_id in enumerate(np.asarray(session.cutouts.ids).astype(str))}
         self._hist = None
@@ -164,8 +175,11 @@ class Gallery:
             ids = np.asarray(s.cutouts.ids).astype(str)[rows]
             return [str(i) for i in ids], [float("nan")] * len(ids), [0] * len(ids)
         table = s.candidates(n, strategy=self.strategy, like=self.like)
-        return ([str(i) for i in table["id"]], [float(v) for v in np.asarray(table["score"])],
-                [int(v) for v in np.asarray(table["rank"])])
+        return (
+            [str(i) for i in table["id"]],
+            [float(v) for v in np.asarray(table["score"])],
+            [int(v) for v in np.asarray(table["rank"])],
+        )
 
     def _fill(self, n):
         """Grow the queue to at least n ids (fewer when the candidates run out)."""
@@ -201,15 +215,14 @@ class Gallery:
                 self.error = f"could not get candidates: {exc}"
             if not self._queue and not self.error:
                 done = self.session.labelled_mask().all()
-                self.message = ("no candidates: every object is labelled" if done
-                                else "no candidates for this strategy")
+                self.message = "no candidates: every object is labelled" if done else "no candidates for this strategy"
             self._bump()
             return self.state()
 
     def page_ids(self):
         """The ids on the current page, in order."""
         start = self.page * self.page_size
-        return self._queue[start:start + self.page_size]
+        return self._queue[start : start + self.page_size]
 
     def goto(self, page):
         """Show page ``page`` (0-based), extending the queue as needed."""
@@ -310,15 +323,21 @@ class Gallery:
             return None
         with self._lock:
             self.training = None
-            self.last_train = {"mode": result.mode, "seconds": round(float(result.seconds), 3),
-                               "cycle": int(result.cycle), "n_anomalies": int(result.n_anomalies),
-                               "n_normals": int(result.n_normals)}
+            self.last_train = {
+                "mode": result.mode,
+                "seconds": round(float(result.seconds), 3),
+                "cycle": int(result.cycle),
+                "n_anomalies": int(result.n_anomalies),
+                "n_normals": int(result.n_normals),
+            }
             self._undo.clear()
             self._skipped.clear()
             self.error = ""
             self.refresh()
-            self.message = (f"retrained ({result.mode}) in {result.seconds:.1f} s on {result.n_anomalies} "
-                            f"anomalies + {result.n_normals} normals; cycle {result.cycle}")
+            self.message = (
+                f"retrained ({result.mode}) in {result.seconds:.1f} s on {result.n_anomalies} "
+                f"anomalies + {result.n_normals} normals; cycle {result.cycle}"
+            )
         log.info("gallery retrain took %.2f s", time.perf_counter() - t0)
         return result
 
@@ -425,7 +444,9 @@ class Gallery:
             s = self.session
             self._hist = score_histogram_png(
                 s.scores if s.scores is not None else np.full(len(self._row), np.nan),
-                labels=s.label_array(), threshold=s.threshold if s.scores is not None else None)
+                labels=s.label_array(),
+                threshold=s.threshold if s.scores is not None else None,
+            )
         return self._hist
 
     def state(self, *, images=True):
@@ -460,10 +481,16 @@ class Gallery:
             for obj_id in ids:
                 score, rank = self._info.get(obj_id, (float("nan"), 0))
                 row = self._row.get(obj_id)
-                tile = {"id": obj_id, "rank": int(rank),
-                        "score": None if not np.isfinite(score) else round(float(score), 5),
-                        "label": labels.get(obj_id, "skip" if obj_id in self._skipped else None),
-                        "ra": None, "dec": None, "links": {}, "error": errors.get(obj_id)}
+                tile = {
+                    "id": obj_id,
+                    "rank": int(rank),
+                    "score": None if not np.isfinite(score) else round(float(score), 5),
+                    "label": labels.get(obj_id, "skip" if obj_id in self._skipped else None),
+                    "ra": None,
+                    "dec": None,
+                    "links": {},
+                    "error": errors.get(obj_id),
+                }
                 if self._ra is not None and row is not None:
                     ra, dec = float(self._ra[row]), float(self._dec[row])
                     if np.isfinite(ra) and np.isfinite(dec):
@@ -478,19 +505,30 @@ class Gallery:
             n1 = sum(1 for v in labels.values() if v == "anomaly")
             more = (not self._exhausted) or (self.page + 1) * self.page_size < len(self._queue)
             return {
-                "version": self.version, "images": bool(images), "tiles": tiles,
-                "page": self.page, "page_size": self.page_size, "more": bool(more),
-                "strategy": self.strategy, "strategies": list(self._strategies), "like": self.like,
-                "view": self.view, "views": self.renderer.views,
-                "stretch": self.stretch, "stretches": list(STRETCHES),
-                "mode": self.mode, "modes": list(self._modes),
-                "counts": {"anomaly": n1, "normal": len(labels) - n1, "labelled": len(labels),
-                           "total": len(self._row)},
-                "cycle": s.cycle, "scored": s.scores is not None,
-                "training": None if self.training is None else {
-                    "mode": self.training["mode"],
-                    "elapsed": round(time.time() - self.training["started"], 1)},
+                "version": self.version,
+                "images": bool(images),
+                "tiles": tiles,
+                "page": self.page,
+                "page_size": self.page_size,
+                "more": bool(more),
+                "strategy": self.strategy,
+                "strategies": list(self._strategies),
+                "like": self.like,
+                "view": self.view,
+                "views": self.renderer.views,
+                "stretch": self.stretch,
+                "stretches": list(STRETCHES),
+                "mode": self.mode,
+                "modes": list(self._modes),
+                "counts": {"anomaly": n1, "normal": len(labels) - n1, "labelled": len(labels), "total": len(self._row)},
+                "cycle": s.cycle,
+                "scored": s.scores is not None,
+                "training": None
+                if self.training is None
+                else {"mode": self.training["mode"], "elapsed": round(time.time() - self.training["started"], 1)},
                 "last_train": self.last_train,
-                "message": self.message, "error": self.error, "can_undo": bool(self._undo),
+                "message": self.message,
+                "error": self.error,
+                "can_undo": bool(self._undo),
                 "histogram": self._histogram() if images else None,
             }

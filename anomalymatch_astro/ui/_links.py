@@ -42,11 +42,18 @@ def sky_links(ra, dec, *, radius_arcsec=10.0):
     ra %= 360.0
     pos = f"{ra:.6f} {dec:+.6f}"
     return {
-        "Legacy Survey": "https://www.legacysurvey.org/viewer?" + urlencode(
-            {"ra": f"{ra:.6f}", "dec": f"{dec:.6f}", "layer": "ls-dr10", "zoom": 16}),
-        "ESASky": "https://sky.esa.int/esasky/?" + urlencode(
-            {"target": pos, "hips": "DSS2 color", "fov": "0.03", "cooframe": "J2000", "sci": "true"}),
-        "SIMBAD": "https://simbad.cds.unistra.fr/simbad/sim-coo?" + urlencode(
-            {"Coord": pos, "CooFrame": "ICRS", "Radius": f"{float(radius_arcsec):g}",
-             "Radius.unit": "arcsec", "submit": "submit query"}),
+        "Legacy Survey": "https://www.legacysurvey.org/viewer?"
+        + urlencode({"ra": f"{ra:.6f}", "dec": f"{dec:.6f}", "layer": "ls-dr10", "zoom": 16}),
+        "ESASky": "https://sky.esa.int/esasky/?"
+        + urlencode({"target": pos, "hips": "DSS2 color", "fov": "0.03", "cooframe": "J2000", "sci": "true"}),
+        "SIMBAD": "https://simbad.cds.unistra.fr/simbad/sim-coo?"
+        + urlencode(
+            {
+                "Coord": pos,
+                "CooFrame": "ICRS",
+                "Radius": f"{float(radius_arcsec):g}",
+                "Radius.unit": "arcsec",
+                "submit": "submit query",
+            }
+        ),
     }

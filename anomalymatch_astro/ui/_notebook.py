@@ -43,17 +43,33 @@ def write_label_notebook(workdir, path, *, strategy="top", page_size=24, mode="f
     if not isinstance(page_size, int) or isinstance(page_size, bool):
         msg = f"page_size must be an int, got {page_size!r}"
         raise InvalidInputError(msg)
-    args = ", ".join(f"{k}={json.dumps(v)}" for k, v in
-                     (("strategy", str(strategy)), ("page_size", page_size), ("mode", str(mode))))
-    source = ("from anomalymatch_astro.active_learning import ActiveLearningSession\n"
-              "from anomalymatch_astro.ui import LabelWidget\n"
-              f"session = ActiveLearningSession.open({json.dumps(workdir)})\n"
-              f"LabelWidget(session, {args})")
-    nb = {"cells": [{"cell_type": "code", "execution_count": None, "id": "amui-label", "metadata": {},
-                     "outputs": [], "source": source}],
-          "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-                       "language_info": {"name": "python"}},
-          "nbformat": 4, "nbformat_minor": 5}
+    args = ", ".join(
+        f"{k}={json.dumps(v)}" for k, v in (("strategy", str(strategy)), ("page_size", page_size), ("mode", str(mode)))
+    )
+    source = (
+        "from anomalymatch_astro.active_learning import ActiveLearningSession\n"
+        "from anomalymatch_astro.ui import LabelWidget\n"
+        f"session = ActiveLearningSession.open({json.dumps(workdir)})\n"
+        f"LabelWidget(session, {args})"
+    )
+    nb = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "id": "amui-label",
+                "metadata": {},
+                "outputs": [],
+                "source": source,
+            }
+        ],
+        "metadata": {
+            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+            "language_info": {"name": "python"},
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
     path = os.fspath(path)
     with open(path, "w", encoding="utf-8") as f:
         json.dump(nb, f, indent=1)

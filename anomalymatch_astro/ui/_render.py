@@ -100,7 +100,7 @@ def cutout_rgb(cutout, *, view="lupton", stretch="asinh", bands=None):
         if name not in bands:
             msg = f"unknown band {name!r} in view {view!r}; the bands are {bands}"
             raise InvalidInputError(msg)
-        return norm(cutout[None, bands.index(name): bands.index(name) + 1])[0, 0]
+        return norm(cutout[None, bands.index(name) : bands.index(name) + 1])[0, 0]
     msg = f"view must be 'lupton', 'colour' or 'band:<name>', got {view!r}"
     raise InvalidInputError(msg)
 
@@ -266,8 +266,15 @@ def score_histogram_png(scores, *, labels=None, threshold=None, width=3.2, heigh
             for value, colour in ((1, "#d62728"), (0, "#1f77b4")):
                 sel = ok & (y == value)
                 if sel.any():  # ticks along the bottom edge, in axes coordinates
-                    ax.plot(s[sel], np.full(int(sel.sum()), 0.04), "|", color=colour, ms=9, mew=1.5,
-                            transform=ax.get_xaxis_transform())
+                    ax.plot(
+                        s[sel],
+                        np.full(int(sel.sum()), 0.04),
+                        "|",
+                        color=colour,
+                        ms=9,
+                        mew=1.5,
+                        transform=ax.get_xaxis_transform(),
+                    )
         if threshold is not None and np.isfinite(threshold):
             ax.axvline(float(threshold), color="k", ls="--", lw=1)
     else:

@@ -40,10 +40,17 @@ STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 TOKEN_HEADER = "X-AnomalyMatch-Token"
 
 _COOKIE = "amui_token"
-_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
-          ".html": "text/html; charset=utf-8", ".png": "image/png", ".svg": "image/svg+xml"}
-_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+}
+_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 
 def _is_loopback(host):
@@ -110,8 +117,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         query = parse_qs(parts.query, keep_blank_values=True)
         if not self._token_ok(query):
-            self._error(HTTPStatus.FORBIDDEN, "forbidden: this URL needs the token printed by "
-                                              "'anomalymatch-astro label'")
+            self._error(
+                HTTPStatus.FORBIDDEN, "forbidden: this URL needs the token printed by 'anomalymatch-astro label'"
+            )
             return None
         return parts.path, query
 
@@ -132,7 +140,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         elif path == "/api/state":
             self._json(app.gallery.state())
         elif path.startswith("/static/"):
-            self._static(path[len("/static/"):])
+            self._static(path[len("/static/") :])
         else:
             self._error(HTTPStatus.NOT_FOUND, "not found")
 
@@ -151,8 +159,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._error(HTTPStatus.BAD_REQUEST, "bad Content-Length")
             return
         if n < 0 or n > self.server.app.max_body:
-            self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                        f"request body too large (limit {self.server.app.max_body} bytes)")
+            self._error(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"request body too large (limit {self.server.app.max_body} bytes)"
+            )
             return
         body = self.rfile.read(n)
         if path != "/api/action":
@@ -178,8 +187,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         root = self.server.app.static_dir
         rel = unquote(rel)
         parts = rel.replace("\\", "/").split("/")
-        if ("\x00" in rel or not rel or rel.startswith("/") or any(p in ("", ".", "..") for p in parts)
-                or ":" in rel):
+        if "\x00" in rel or not rel or rel.startswith("/") or any(p in ("", ".", "..") for p in parts) or ":" in rel:
             self._error(HTTPStatus.FORBIDDEN, "forbidden path")
             return
         full = os.path.realpath(os.path.join(root, *parts))
@@ -236,11 +244,14 @@ class LabelServer:
             server.serve_forever()     # until Ctrl+C
     """
 
-    def __init__(self, session, *, host="127.0.0.1", port=0, token=None, max_body=64 * 1024,
-                 allow_remote=False, **gallery_kwargs):
+    def __init__(
+        self, session, *, host="127.0.0.1", port=0, token=None, max_body=64 * 1024, allow_remote=False, **gallery_kwargs
+    ):
         if not _is_loopback(host) and not allow_remote:
-            msg = (f"refusing to listen on {host!r}: the labelling server listens on 127.0.0.1 only "
-                   "unless allow_remote=True (then use an SSH tunnel or a trusted network)")
+            msg = (
+                f"refusing to listen on {host!r}: the labelling server listens on 127.0.0.1 only "
+                "unless allow_remote=True (then use an SSH tunnel or a trusted network)"
+            )
             raise InvalidInputError(msg)
         if isinstance(session, Gallery):
             self.gallery = session
@@ -278,14 +289,16 @@ class LabelServer:
         """The page (the token is put into the asset URLs)."""
         with open(os.path.join(self.static_dir, "index.html"), encoding="utf-8") as f:
             text = f.read()
-        return (text.replace("{{TOKEN}}", html.escape(self.token, quote=True))
-                .replace("{{WORKDIR}}", html.escape(str(self.workdir))))
+        return text.replace("{{TOKEN}}", html.escape(self.token, quote=True)).replace(
+            "{{WORKDIR}}", html.escape(str(self.workdir))
+        )
 
     def start(self):
         """Serve in a background (daemon) thread and return self."""
         if self._thread is None:
-            self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2},
-                                            name="amui-server", daemon=True)
+            self._thread = threading.Thread(
+                target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="amui-server", daemon=True
+            )
             self._thread.start()
             log.info("labelling UI at %s", self.base_url)
         return self

@@ -54,10 +54,30 @@ class LabelWidget(anywidget.AnyWidget):
     #: Incremented on every state sent, so tests and observers can follow updates.
     updates = traitlets.Int(0).tag(sync=True)
 
-    def __init__(self, session, *, strategy="top", page_size=24, view="lupton", stretch="asinh",
-                 mode="fast", like=None, histogram=True, **kwargs):
-        gallery = Gallery(session, strategy=strategy, page_size=page_size, view=view, stretch=stretch,
-                          mode=mode, like=like, histogram=histogram, background_training=False)
+    def __init__(
+        self,
+        session,
+        *,
+        strategy="top",
+        page_size=24,
+        view="lupton",
+        stretch="asinh",
+        mode="fast",
+        like=None,
+        histogram=True,
+        **kwargs,
+    ):
+        gallery = Gallery(
+            session,
+            strategy=strategy,
+            page_size=page_size,
+            view=view,
+            stretch=stretch,
+            mode=mode,
+            like=like,
+            histogram=histogram,
+            background_training=False,
+        )
         super().__init__(**kwargs)
         self.gallery = gallery
         self.on_msg(self._handle_message)
@@ -78,9 +98,13 @@ class LabelWidget(anywidget.AnyWidget):
             with self.gallery._lock:
                 mode = content.get("mode") or self.gallery.mode
                 if mode in self.gallery._modes and self.gallery.training is None:
-                    self._push(dict(self.gallery.state(images=False),
-                                    training={"mode": mode, "elapsed": 0.0},
-                                    message=f"training ({mode}) ..."))
+                    self._push(
+                        dict(
+                            self.gallery.state(images=False),
+                            training={"mode": mode, "elapsed": 0.0},
+                            message=f"training ({mode}) ...",
+                        )
+                    )
         self._push(self.gallery.dispatch(content))
 
     def handle(self, action):

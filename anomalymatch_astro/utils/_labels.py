@@ -17,8 +17,15 @@ __all__ = ["LABEL_VALUES", "parse_labels", "read_labels", "label_word"]
 
 #: Accepted spellings of the two labels (case-insensitive for strings).
 LABEL_VALUES = {
-    "anomaly": 1, "anomalous": 1, "1": 1, "true": 1, "yes": 1,
-    "normal": 0, "0": 0, "false": 0, "no": 0,
+    "anomaly": 1,
+    "anomalous": 1,
+    "1": 1,
+    "true": 1,
+    "yes": 1,
+    "normal": 0,
+    "0": 0,
+    "false": 0,
+    "no": 0,
 }
 
 _MAX_LISTED = 10
@@ -49,8 +56,7 @@ def _to_int(value, obj_id):
         key = text.strip().lower()
         if key in LABEL_VALUES:
             return LABEL_VALUES[key]
-    msg = (f"label {value!r} of id {str(obj_id)!r} is not understood; use 'anomaly' or 'normal' "
-           "(or 1 / 0)")
+    msg = f"label {value!r} of id {str(obj_id)!r} is not understood; use 'anomaly' or 'normal' (or 1 / 0)"
     raise LabelError(msg, ids=[obj_id])
 
 
@@ -76,8 +82,7 @@ def read_labels(path):
     try:
         table = Table.read(path, format=fmt) if fmt else Table.read(path)
     except Exception as exc:
-        msg = (f"could not read label file {path!r} ({exc}); write it as CSV or ECSV with the "
-               "columns 'id' and 'label'")
+        msg = f"could not read label file {path!r} ({exc}); write it as CSV or ECSV with the columns 'id' and 'label'"
         raise LabelError(msg) from exc
     return table
 
@@ -120,15 +125,16 @@ def parse_labels(labels, *, known_ids=None, require_both=False):
     elif isinstance(labels, Table):
         missing = [c for c in ("id", "label") if c not in labels.colnames]
         if missing:
-            msg = (f"the label table lacks the column(s) {missing}; it needs 'id' and 'label' "
-                   f"(it has {labels.colnames})")
+            msg = f"the label table lacks the column(s) {missing}; it needs 'id' and 'label' (it has {labels.colnames})"
             raise LabelError(msg)
         pairs = [(str(i), v) for i, v in zip(labels["id"], labels["label"])]
     elif isinstance(labels, Mapping):
         pairs = [(str(k), v) for k, v in labels.items()]
     else:
-        msg = (f"labels must be a mapping {{id: 'anomaly' | 'normal'}}, a Table with columns id and label, "
-               f"or a CSV/ECSV path; got {type(labels).__name__}")
+        msg = (
+            f"labels must be a mapping {{id: 'anomaly' | 'normal'}}, a Table with columns id and label, "
+            f"or a CSV/ECSV path; got {type(labels).__name__}"
+        )
         raise LabelError(msg)
 
     counts = Counter(i for i, _ in pairs)
@@ -150,14 +156,18 @@ def parse_labels(labels, *, known_ids=None, require_both=False):
         known = set(map(str, known_ids))
         unknown = sorted(i for i in result if i not in known)
         if unknown:
-            msg = (f"{len(unknown)} labelled id(s) are not in the cutouts: {_listed(unknown)}; "
-                   "check the id column of the label file against the catalogue")
+            msg = (
+                f"{len(unknown)} labelled id(s) are not in the cutouts: {_listed(unknown)}; "
+                "check the id column of the label file against the catalogue"
+            )
             raise UnknownIDError(msg, ids=unknown)
     if require_both:
         values = set(result.values())
         for value, word in ((1, "anomaly"), (0, "normal")):
             if value not in values:
-                msg = (f"no object is labelled {word!r}; training needs at least one anomaly and one "
-                       "normal (label a few of each)")
+                msg = (
+                    f"no object is labelled {word!r}; training needs at least one anomaly and one "
+                    "normal (label a few of each)"
+                )
                 raise LabelError(msg)
     return result

@@ -16,8 +16,19 @@ from importlib import metadata
 __all__ = ["write_manifest", "manifest_path", "file_sha256"]
 
 #: Distributions whose versions are recorded (when installed; nothing is imported).
-_DISTRIBUTIONS = ("anomalymatch_astro", "numpy", "scipy", "astropy", "h5py", "torch", "timm", "safetensors",
-                  "scikit-learn", "reproject", "pyvo")
+_DISTRIBUTIONS = (
+    "anomalymatch_astro",
+    "numpy",
+    "scipy",
+    "astropy",
+    "h5py",
+    "torch",
+    "timm",
+    "safetensors",
+    "scikit-learn",
+    "reproject",
+    "pyvo",
+)
 
 #: Files larger than this are hashed by their first and last `_HEAD_TAIL` bytes and their size.
 _FULL_HASH_LIMIT = 256 * 1024 * 1024

@@ -77,8 +77,7 @@ def plot_roc_pr(scores, is_anomaly, *, ax=None, label=None):
     if not any(getattr(artist, "_amatch_baseline", False) for artist in ax_roc.lines):
         (base,) = ax_roc.plot([0, 1], [0, 1], ls=":", color="0.6", lw=1, label="chance")
         base._amatch_baseline = True
-    ax_roc.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="False positive rate", ylabel="True positive rate",
-               title="ROC")
+    ax_roc.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="False positive rate", ylabel="True positive rate", title="ROC")
     ax_roc.legend(loc="lower right", fontsize="small")
 
     precision, recall, _ = precision_recall_curve(truth, scores)
@@ -87,8 +86,13 @@ def plot_roc_pr(scores, is_anomaly, *, ax=None, label=None):
     base_label = f"anomaly fraction = {fraction:.3g}"
     if base_label not in [ln.get_label() for ln in ax_pr.lines]:  # once per distinct truth
         ax_pr.axhline(fraction, ls=":", color="0.6", lw=1, label=base_label)
-    ax_pr.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="Recall (completeness)", ylabel="Precision (purity)",
-              title="Precision-recall")
+    ax_pr.set(
+        xlim=(0, 1),
+        ylim=(0, 1.01),
+        xlabel="Recall (completeness)",
+        ylabel="Precision (purity)",
+        title="Precision-recall",
+    )
     ax_pr.legend(loc="upper right", fontsize="small")
     return fig
 
@@ -133,11 +137,16 @@ def plot_score_histogram(scores, *, is_anomaly=None, ax=None, bins=50):
     if truth is None:
         ax.hist(scores, bins=edges, histtype="stepfilled", alpha=0.6, label=f"all ({scores.size})")
     else:
-        ax.hist(scores[~truth], bins=edges, histtype="stepfilled", alpha=0.5, color="C0",
-                label=f"normal ({int((~truth).sum())})")
+        ax.hist(
+            scores[~truth],
+            bins=edges,
+            histtype="stepfilled",
+            alpha=0.5,
+            color="C0",
+            label=f"normal ({int((~truth).sum())})",
+        )
         if truth.any():
-            ax.hist(scores[truth], bins=edges, histtype="step", lw=2, color="C3",
-                    label=f"anomaly ({int(truth.sum())})")
+            ax.hist(scores[truth], bins=edges, histtype="step", lw=2, color="C3", label=f"anomaly ({int(truth.sum())})")
     ax.set_yscale("log")
     ax.set(xlabel="Anomaly score", ylabel="Number of objects")
     ax.legend(fontsize="small")

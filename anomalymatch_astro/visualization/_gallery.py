@@ -9,8 +9,9 @@ from ..utils.exceptions import InvalidInputError
 __all__ = ["plot_gallery"]
 
 
-def plot_gallery(cutouts, *, ids=None, scores=None, labels=None, ncols=8, method="lupton", title=None,
-                 tile_size=1.6, max_tiles=64):
+def plot_gallery(
+    cutouts, *, ids=None, scores=None, labels=None, ncols=8, method="lupton", title=None, tile_size=1.6, max_tiles=64
+):
     """A grid of colour composites, one tile per cutout, annotated with id, score and label.
 
     Parameters
@@ -67,10 +68,18 @@ def plot_gallery(cutouts, *, ids=None, scores=None, labels=None, ncols=8, method
             lab = labels.get(str(obj_ids[k]), "") if isinstance(labels, dict) else labels[k]
             if lab:
                 text += f" {lab}"
-        ax.text(0.03, 0.97, text, transform=ax.transAxes, va="top", ha="left", fontsize=6.5, color="white",
-                bbox={"facecolor": "black", "alpha": 0.45, "pad": 1.0, "linewidth": 0})
+        ax.text(
+            0.03,
+            0.97,
+            text,
+            transform=ax.transAxes,
+            va="top",
+            ha="left",
+            fontsize=6.5,
+            color="white",
+            bbox={"facecolor": "black", "alpha": 0.45, "pad": 1.0, "linewidth": 0},
+        )
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.99 if not title else 0.93,
-                        wspace=0.04, hspace=0.04)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.99 if not title else 0.93, wspace=0.04, hspace=0.04)
     return fig

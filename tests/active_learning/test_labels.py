@@ -92,8 +92,9 @@ _CHILD = textwrap.dedent("""
 
 def test_labels_survive_sigkill(tmp_path):
     workdir = tmp_path / "wd"
-    proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(workdir)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(workdir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     done = []
     try:
         for line in proc.stdout:

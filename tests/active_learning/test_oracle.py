@@ -71,8 +71,9 @@ def test_held_out_objects_are_never_labelled_and_alone_evaluated(digits, start_l
     # half of the remaining anomalies and normals are the test split
     held[free[truth[free]][::2]] = True
     held[free[~truth[free]][::2]] = True
-    s = ActiveLearningSession(cs, labels=start_labels, classifier=fake_classifier, default_mode="fast",
-                              rotation_average=False)
+    s = ActiveLearningSession(
+        cs, labels=start_labels, classifier=fake_classifier, default_mode="fast", rotation_average=False
+    )
     n_pool_anomalies = int((truth & ~held).sum())
     records = simulate_oracle(s, truth, cycles=3, n_anomalies=3, n_false_positives=4, held_out=held)
     assert [r["cycle"] for r in records] == [0, 1, 2, 3]  # the test split never runs out

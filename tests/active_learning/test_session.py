@@ -38,16 +38,16 @@ def test_fast_training_ranks_anomalies(digits, start_labels, fake_classifier):
 @pytest.mark.parametrize("head", ["logistic", "knn", "spreading"])
 def test_fast_heads_in_session(digits, start_labels, fake_classifier, head):
     cs, truth = digits
-    s = ActiveLearningSession(cs, labels=start_labels, classifier=fake_classifier, default_mode="fast",
-                              head=head)
+    s = ActiveLearningSession(cs, labels=start_labels, classifier=fake_classifier, default_mode="fast", head=head)
     s.train(progress=False)
     assert _unlabelled_auroc(s, truth) > 0.8
 
 
 def test_both_modes_combined_by_mean_rank(digits, start_labels, fake_classifier):
     cs, truth = digits
-    s = ActiveLearningSession(cs, labels=start_labels, classifier=fake_classifier, default_mode="both",
-                              rotation_average=False)  # distinct pixels: no tied ranks
+    s = ActiveLearningSession(
+        cs, labels=start_labels, classifier=fake_classifier, default_mode="both", rotation_average=False
+    )  # distinct pixels: no tied ranks
     r = s.train(progress=False)
     assert r.mode == "both" and fake_classifier.fit_calls == 1
     parts = s.model_scores
@@ -91,8 +91,9 @@ def test_train_needs_both_classes_and_valid_mode(digits, fake_classifier):
 def test_resume_after_reopen(tmp_path, digits, start_labels, fake_cls):
     cs, truth = digits
     clf = fake_cls()
-    s = ActiveLearningSession(cs, labels=start_labels, classifier=clf, workdir=tmp_path, user="ann",
-                              default_mode="both", head="knn")
+    s = ActiveLearningSession(
+        cs, labels=start_labels, classifier=clf, workdir=tmp_path, user="ann", default_mode="both", head="knn"
+    )
     s.train(progress=False)
     s.label({cs.ids[truth][5]: "anomaly"})
     s.train(mode="fast", progress=False)
@@ -135,8 +136,9 @@ def test_open_from_recorded_cutouts_file(tmp_path, digits, start_labels, fake_cl
     cs, _ = digits
     cs.to_hdf5(tmp_path / "cs.h5")
     lazy = CutoutSet.from_hdf5(tmp_path / "cs.h5")
-    s = ActiveLearningSession(lazy, labels=start_labels, classifier=fake_classifier,
-                              workdir=tmp_path / "wd", default_mode="fast", head="knn")
+    s = ActiveLearningSession(
+        lazy, labels=start_labels, classifier=fake_classifier, workdir=tmp_path / "wd", default_mode="fast", head="knn"
+    )
     s.train(progress=False)
     labels = s.labels
     s.close()

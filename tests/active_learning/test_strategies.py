@@ -56,8 +56,9 @@ def test_mix_blend_is_distinct():
 
 
 def test_similar_function():
-    x = unit_embeddings(np.array([[1, 0], [0.9, 0.2], [0, 1], [-1, 0.1], [0.95, 0.1]], dtype="f4"),
-                        center=np.zeros(2, "f4"))
+    x = unit_embeddings(
+        np.array([[1, 0], [0.9, 0.2], [0, 1], [-1, 0.1], [0.95, 0.1]], dtype="f4"), center=np.zeros(2, "f4")
+    )
     rows, sim = select_similar(x, [0], 2)
     np.testing.assert_array_equal(rows, [4, 1])
     assert sim[0] >= sim[1]

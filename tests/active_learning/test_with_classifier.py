@@ -54,8 +54,9 @@ def test_default_multilevel_features(tmp_path, digits, start_labels):
     assert s.embeddings.shape == (len(cs), sum(widths)) and s._blocks == widths
     head = s._make_head()
     assert head.blocks == widths
-    np.testing.assert_array_equal(s.embeddings[:, :widths[0]],
-                                  ActiveLearningSession(cs, classifier=clf, feature_stages=()).embeddings)
+    np.testing.assert_array_equal(
+        s.embeddings[:, : widths[0]], ActiveLearningSession(cs, classifier=clf, feature_stages=()).embeddings
+    )
     scores = s.scores
     s.close()
     # reopened with other settings: the embeddings and their levels recorded in the workdir are kept

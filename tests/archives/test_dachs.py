@@ -55,9 +55,7 @@ def test_download_and_soda(live):
 def test_end_to_end_cutoutset(live, tmp_path):
     pos = Table({"id": ["a", "b"], "ra": [CANDELS[0], CANDELS[0] + 2e-4], "dec": [CANDELS[1]] * 2})
     bands = {"v": "F606W", "i": "F814W", "z": "F850LP"}
-    cs = cutouts_from_service(
-        SIA2_URL, pos, 24, bands=bands, client=live, workdir=tmp_path / "w", progress=False
-    )
+    cs = cutouts_from_service(SIA2_URL, pos, 24, bands=bands, client=live, workdir=tmp_path / "w", progress=False)
     assert cs.shape == (2, 3, 24, 24) and np.isfinite(cs.data).all()
     assert set(cs.table["method_v"]) == {"soda"}
     full = cutouts_from_service(

@@ -38,9 +38,7 @@ def test_500_then_success_is_retried(client, fits_bytes):
 
 def test_search_500_then_success(client):
     with requests_mock.Mocker() as m:
-        m.get(
-            SIA2_URL, [{"status_code": 502, "text": "bad gateway"}, {"content": recorded("sia2_candels.xml")}]
-        )
+        m.get(SIA2_URL, [{"status_code": 502, "text": "bad gateway"}, {"content": recorded("sia2_candels.xml")}])
         t = client.find_images(SIA2_URL, POS, band="F606W")
         assert m.call_count == 2
     assert list(t["band"]) == ["F606W"]
@@ -86,9 +84,7 @@ def test_corrupt_fits_is_retried_then_fails(client, fits_bytes):
 def test_truncated_then_good_download(client, fits_bytes):
     data = fits_bytes["candels_f814w.fits"]
     with requests_mock.Mocker() as m:
-        m.get(
-            URL, [{"content": data[:100], "headers": {"Content-Length": str(len(data))}}, {"content": data}]
-        )
+        m.get(URL, [{"content": data[:100], "headers": {"Content-Length": str(len(data))}}, {"content": data}])
         assert open(client.download(URL), "rb").read() == data
 
 

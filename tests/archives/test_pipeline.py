@@ -91,9 +91,7 @@ def test_resumable_workdir(mock_dachs, client, tmp_path):
 def test_missing_band(mock_dachs, client, tmp_path):
     bands = {"v": "F606W", "k": "F160W"}
     with pytest.raises(NoCoverageError, match="no F160W|no k") as info:
-        cutouts_from_service(
-            SIA2_URL, _positions(), 16, bands=bands, client=client, soda=False, progress=False
-        )
+        cutouts_from_service(SIA2_URL, _positions(), 16, bands=bands, client=client, soda=False, progress=False)
     assert info.value.ids == ["a", "b"]
     with (
         pytest.warns(AnomalyMatchWarning, match="skipped 2"),
@@ -115,9 +113,7 @@ def test_input_checks(client):
     with pytest.raises(InvalidInputError, match="protocol"):
         cutouts_from_service(SIA2_URL, _positions(), 16, bands="g", protocol="scs", client=client)
     with pytest.raises(InvalidInputError, match="pixel_scale"):
-        cutouts_from_service(
-            None, _positions(), 16, bands={"r": "CDS/P/DSS2/red"}, protocol="hips", client=client
-        )
+        cutouts_from_service(None, _positions(), 16, bands={"r": "CDS/P/DSS2/red"}, protocol="hips", client=client)
     with pytest.raises(InvalidInputError, match="bands"):
         cutouts_from_service(SIA2_URL, _positions(), 16, bands=None, client=client)
 

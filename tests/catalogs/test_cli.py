@@ -190,12 +190,7 @@ def test_export_errors(files, capsys):
         == 1
     )
     assert "--cutouts" in capsys.readouterr().err
-    assert (
-        main(
-            ["export", "--scores", str(files / "nope.ecsv"), "--format", "ecsv", "-o", str(files / "x.ecsv")]
-        )
-        == 1
-    )
+    assert main(["export", "--scores", str(files / "nope.ecsv"), "--format", "ecsv", "-o", str(files / "x.ecsv")]) == 1
     write_table(QTable({"id": ["a"]}), files / "noscore.ecsv")
     assert (
         main(

@@ -87,9 +87,7 @@ def test_tap_upload(cands, recorded):
     session = requests.Session()
     with requests_mock.Mocker(session=session) as m:
         m.post(f"{TAP_URL}/sync", text=recorded("tap_upload_result.xml"), headers=VOTABLE)
-        result = crossmatch_tap(
-            cands, TAP_URL, table_name="gaiadr3.gaia_source", radius="1arcsec", session=session
-        )
+        result = crossmatch_tap(cands, TAP_URL, table_name="gaiadr3.gaia_source", radius="1arcsec", session=session)
         request = m.request_history[-1]
     body = request.body.decode()
     assert "multipart/form-data" in request.headers["Content-Type"]

@@ -81,9 +81,7 @@ def test_label_records_newest_wins(cutouts, scores):
 
 
 def test_labels_override_records(cutouts, scores):
-    records = Table(
-        {"id": ["x1"], "label": ["anomaly"], "source": ["ui"], "time": ["2026-01-01"], "cycle": [3]}
-    )
+    records = Table({"id": ["x1"], "label": ["anomaly"], "source": ["ui"], "time": ["2026-01-01"], "cycle": [3]})
     t = scores_to_table(cutouts, scores, label_records=records, labels={"x1": "normal"})
     assert t["label"][1] == "normal" and t["label_source"][1] == "" and t["label_cycle"][1] == -1
     t = scores_to_table(cutouts, scores, label_records=records, labels={"x1": "anomaly"})
@@ -112,9 +110,7 @@ def test_no_coords():
 
 
 def test_from_table():
-    t = scores_to_table(
-        Table({"id": ["a", "b"], "ra": [1.0, 2.0], "dec": [3.0, 4.0], "mag": [20.0, 21.0]}), [0.5, 0.6]
-    )
+    t = scores_to_table(Table({"id": ["a", "b"], "ra": [1.0, 2.0], "dec": [3.0, 4.0], "mag": [20.0, 21.0]}), [0.5, 0.6])
     assert isinstance(t["coord"], SkyCoord)
     assert t["ra"].unit == u.deg
     assert list(t["mag"]) == [20.0, 21.0]

@@ -66,7 +66,7 @@ def test_embed_with_stages(rings):
     with torch.inference_mode():
         x = clf._prepared(cs[:5].data, cs.meta).to(clf.device)
         maps = clf.ema_model.forward_intermediates(clf._standardize(x), indices=[4], intermediates_only=True)
-    np.testing.assert_allclose(multi[:, 1280 + 112:], maps[0].mean(dim=(2, 3)).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(multi[:, 1280 + 112 :], maps[0].mean(dim=(2, 3)).numpy(), rtol=1e-5, atol=1e-6)
     assert clf.embed(cs[:0], stages=(-1,)).shape == (0, 1280 + 320)
     with pytest.raises(InvalidInputError, match="feature stages"):
         clf.embed(cs[:2], stages=(5,))
@@ -76,8 +76,16 @@ def test_save_load_round_trip(trained, tmp_path):
     clf, cs, _, labels = trained
     clf.save(tmp_path / "m")
     info = json.loads((tmp_path / "m" / "config.json").read_text())
-    for key in ("backbone", "bands", "normalizer", "image_size", "config", "package_version",
-                "labels_hash", "model_hash"):
+    for key in (
+        "backbone",
+        "bands",
+        "normalizer",
+        "image_size",
+        "config",
+        "package_version",
+        "labels_hash",
+        "model_hash",
+    ):
         assert key in info
     assert info["bands"] == ["g", "r"]
     loaded = AnomalyClassifier.load(tmp_path / "m")
@@ -85,8 +93,9 @@ def test_save_load_round_trip(trained, tmp_path):
     np.testing.assert_array_equal(loaded.score(cs), clf.score(cs))
     lazy_path = tmp_path / "c.h5"
     cs.to_hdf5(lazy_path)
-    np.testing.assert_allclose(loaded.score(CutoutSet.from_hdf5(lazy_path), batch_size=5), clf.score(cs),
-                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        loaded.score(CutoutSet.from_hdf5(lazy_path), batch_size=5), clf.score(cs), rtol=1e-6, atol=1e-7
+    )
 
 
 def test_model_hash_changes_with_weights(trained):
@@ -126,16 +135,16 @@ def test_band_normalisation_and_size_mismatch(trained, caplog, make_labels):
     swapped = CutoutSet.from_arrays(cs.data[:, ::-1], bands=("r", "g"))
     with pytest.raises(BandMismatchError, match="order"):
         clf.score(swapped)
-    other = CutoutSet.from_arrays(cs.data[:3], bands=("g", "r"),
-                                  meta={"normalizer": Normalizer(stretch="log").to_dict()})
+    other = CutoutSet.from_arrays(
+        cs.data[:3], bands=("g", "r"), meta={"normalizer": Normalizer(stretch="log").to_dict()}
+    )
     with pytest.raises(CheckpointError, match="normalised"):
         clf.score(other)
     big = CutoutSet.from_arrays(np.repeat(np.repeat(cs.data[:3], 2, axis=2), 2, axis=3), bands=("g", "r"))
     with caplog.at_level("INFO", logger="anomalymatch_astro.classifier"):
         assert clf.score(big).shape == (3,)
     assert "resized" in caplog.text
-    strict = AnomalyClassifier(pretrained=False, image_size=24, strict_size=True, mu=1, batch_size=2,
-                               head_init="small")
+    strict = AnomalyClassifier(pretrained=False, image_size=24, strict_size=True, mu=1, batch_size=2, head_init="small")
     strict.fit(cs, make_labels(cs, (np.arange(len(cs)) % 2)), iterations=0, progress=False)
     with pytest.raises(CheckpointError, match="strict_size"):
         strict.score(big)
@@ -176,9 +185,20 @@ def test_callbacks_and_unlabeled_set(rings, make_labels):
             calls.append((step, stats["mask_rate"]))
 
     clf = AnomalyClassifier(pretrained=False, image_size=16, batch_size=2, mu=1, head_init="small")
-    clf.fit(cs[:12], make_labels(cs[:12], truth[:12], 1, 2), unlabeled=cs[12:20], iterations=2,
-            progress=False, callbacks=[Count()])
+    clf.fit(
+        cs[:12],
+        make_labels(cs[:12], truth[:12], 1, 2),
+        unlabeled=cs[12:20],
+        iterations=2,
+        progress=False,
+        callbacks=[Count()],
+    )
     assert [c[0] for c in calls] == [1, 2]
     with pytest.raises(BandMismatchError):
-        clf.fit(cs[:12], make_labels(cs[:12], truth[:12], 1, 2),
-                unlabeled=CutoutSet.from_arrays(cs.data[:4], bands=("x", "y")), iterations=1, progress=False)
+        clf.fit(
+            cs[:12],
+            make_labels(cs[:12], truth[:12], 1, 2),
+            unlabeled=CutoutSet.from_arrays(cs.data[:4], bands=("x", "y")),
+            iterations=1,
+            progress=False,
+        )

@@ -17,8 +17,25 @@ def test_train_then_score(rings, make_labels, tmp_path, capsys):
     lab = tmp_path / "labels.csv"
     lab.write_text("id,label\n" + "".join(f"{k},{v}\n" for k, v in labels.items()))
     model = tmp_path / "model"
-    rc = main(["train", "--cutouts", str(h5), "--labels", str(lab), "-o", str(model), "--iterations", "1",
-               "--image-size", "16", "--no-pretrained", "--seed", "3", "--no-progress"])
+    rc = main(
+        [
+            "train",
+            "--cutouts",
+            str(h5),
+            "--labels",
+            str(lab),
+            "-o",
+            str(model),
+            "--iterations",
+            "1",
+            "--image-size",
+            "16",
+            "--no-pretrained",
+            "--seed",
+            "3",
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     assert (model / "model.safetensors").exists() and (model / "config.json").exists()
     out = tmp_path / "scores.ecsv"
@@ -33,7 +50,8 @@ def test_train_then_score(rings, make_labels, tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
     # an error is printed, not raised: unknown ids in the label file
     lab.write_text("id,label\nnope,anomaly\n" + f"{cs.ids[0]},normal\n")
-    rc = main(["train", "--cutouts", str(h5), "--labels", str(lab), "-o", str(model), "--no-pretrained",
-               "--no-progress"])
+    rc = main(
+        ["train", "--cutouts", str(h5), "--labels", str(lab), "-o", str(model), "--no-pretrained", "--no-progress"]
+    )
     assert rc == 1
     assert "nope" in capsys.readouterr().err

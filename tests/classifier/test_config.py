@@ -19,8 +19,9 @@ def test_frozen_and_round_trip():
     assert cfg.replace(mu=2).mu == 2
 
 
-@pytest.mark.parametrize("bad", [dict(tau=0), dict(bn_momentum=0.99 + 1), dict(head_init="big"),
-                                 dict(tta=3), dict(bn_mode="x")])
+@pytest.mark.parametrize(
+    "bad", [dict(tau=0), dict(bn_momentum=0.99 + 1), dict(head_init="big"), dict(tta=3), dict(bn_mode="x")]
+)
 def test_invalid_values(bad):
     with pytest.raises(InvalidInputError):
         ClassifierConfig(**bad)

@@ -26,13 +26,20 @@ def test_mask_and_pseudo_labels():
 
 def test_no_gradient_through_weak_view():
     weak = torch.tensor([[5.0, 0.0]], requires_grad=True)
-    loss, _ = fixmatch_loss(torch.zeros(1, 2, requires_grad=True), torch.tensor([0]), weak,
-                            torch.zeros(1, 2, requires_grad=True), tau=0.5, lambda_u=1.0)
+    loss, _ = fixmatch_loss(
+        torch.zeros(1, 2, requires_grad=True),
+        torch.tensor([0]),
+        weak,
+        torch.zeros(1, 2, requires_grad=True),
+        tau=0.5,
+        lambda_u=1.0,
+    )
     loss.backward()
     assert weak.grad is None
 
 
 def test_empty_unlabelled_batch():
-    loss, stats = fixmatch_loss(torch.zeros(2, 2), torch.tensor([0, 1]), torch.zeros(0, 2), torch.zeros(0, 2),
-                                tau=0.95, lambda_u=1.0)
+    loss, stats = fixmatch_loss(
+        torch.zeros(2, 2), torch.tensor([0, 1]), torch.zeros(0, 2), torch.zeros(0, 2), tau=0.95, lambda_u=1.0
+    )
     assert stats["mask_rate"] == 0.0 and math.isclose(float(loss), math.log(2), rel_tol=1e-6)

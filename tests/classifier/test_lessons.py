@@ -28,8 +28,7 @@ def test_fresh_head_is_small_so_few_unlabelled_pass_tau(rings):
 
 def test_bn_momentum_applied_to_every_batchnorm(rings, make_labels):
     cs, truth = rings
-    clf = AnomalyClassifier(pretrained=False, image_size=16, bn_momentum=0.03, batch_size=2, mu=1,
-                            head_init="small")
+    clf = AnomalyClassifier(pretrained=False, image_size=16, bn_momentum=0.03, batch_size=2, mu=1, head_init="small")
     clf.fit(cs, make_labels(cs, truth, 1, 2), iterations=1, progress=False)
     for model in (clf.model, clf.ema_model):
         bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
@@ -47,8 +46,9 @@ def test_bn_momentum_applied_to_every_batchnorm(rings, make_labels):
     torch.testing.assert_close(bn.running_mean, before + 0.01 * (batch_mean - before), rtol=1e-4, atol=1e-6)
     default = AnomalyClassifier(pretrained=False, image_size=16)
     default._build(cs.bands)
-    assert {m.momentum for m in default.model.modules()
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)} == {0.01}
+    assert {m.momentum for m in default.model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)} == {
+        0.01
+    }
 
 
 def test_seed_is_applied(rings, make_labels):
@@ -56,8 +56,7 @@ def test_seed_is_applied(rings, make_labels):
     labels = make_labels(cs, truth, 2, 3)
 
     def run(seed):
-        clf = AnomalyClassifier(pretrained=False, image_size=16, batch_size=2, mu=1, seed=seed,
-                                head_init="small")
+        clf = AnomalyClassifier(pretrained=False, image_size=16, batch_size=2, mu=1, seed=seed, head_init="small")
         return clf.fit(cs, labels, iterations=2, progress=False).score(cs)
 
     a, b, c = run(1), run(1), run(2)

@@ -22,9 +22,22 @@ def test_cutouts_command(tmp_path, capsys):
     _write_image(tmp_path / "r.fits", wcs, 2.0)
     coords = wcs.pixel_to_world([20, 30, 40], [30, 30, 25])
     Table({"id": ["a", "b", "c"], "ra": coords.ra.deg, "dec": coords.dec.deg}).write(tmp_path / "cat.ecsv")
-    rc = main(["cutouts", "--catalog", str(tmp_path / "cat.ecsv"), "--image", f"g={tmp_path / 'g.fits'}",
-               "--image", f"r={tmp_path / 'r.fits'}", "--size", "10", "-o", str(tmp_path / "c.h5"),
-               "--no-progress"])
+    rc = main(
+        [
+            "cutouts",
+            "--catalog",
+            str(tmp_path / "cat.ecsv"),
+            "--image",
+            f"g={tmp_path / 'g.fits'}",
+            "--image",
+            f"r={tmp_path / 'r.fits'}",
+            "--size",
+            "10",
+            "-o",
+            str(tmp_path / "c.h5"),
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     assert "wrote 3 cutouts" in capsys.readouterr().out
     cs = CutoutSet.from_hdf5(tmp_path / "c.h5")
@@ -34,8 +47,17 @@ def test_cutouts_command(tmp_path, capsys):
 
 def test_cutouts_command_error(tmp_path, capsys):
     Table({"id": ["a"], "ra": [1.0], "dec": [2.0]}).write(tmp_path / "cat.ecsv")
-    rc = main(["cutouts", "--catalog", str(tmp_path / "cat.ecsv"), "--image", f"g={tmp_path / 'missing.fits'}",
-               "-o", str(tmp_path / "c.h5")])
+    rc = main(
+        [
+            "cutouts",
+            "--catalog",
+            str(tmp_path / "cat.ecsv"),
+            "--image",
+            f"g={tmp_path / 'missing.fits'}",
+            "-o",
+            str(tmp_path / "c.h5"),
+        ]
+    )
     assert rc == 1
     assert "does not exist" in capsys.readouterr().err
 

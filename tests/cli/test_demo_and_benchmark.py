@@ -19,8 +19,17 @@ def test_demo_reduced(tmp_path, capsys):
     text = capsys.readouterr().out
     assert rc == 0
     assert "elapsed:" in text and "AUROC" in text
-    for name in ("cutouts.h5", "gallery_cutouts.png", "gallery_candidates.png", "score_histogram.png",
-                 "roc_pr.png", "catalog.ecsv", "catalog.fits", "metrics.ecsv", "start_labels.csv"):
+    for name in (
+        "cutouts.h5",
+        "gallery_cutouts.png",
+        "gallery_candidates.png",
+        "score_histogram.png",
+        "roc_pr.png",
+        "catalog.ecsv",
+        "catalog.fits",
+        "metrics.ecsv",
+        "start_labels.csv",
+    ):
         assert (out / name).stat().st_size > 0, name
     metrics = Table.read(out / "metrics.ecsv")
     assert list(metrics["cycle"]) == [0, 1]
@@ -32,8 +41,7 @@ def test_demo_reduced(tmp_path, capsys):
 
 
 def test_protocol_quick(tmp_path):
-    table = run_protocol(sets=["digits"], seeds=[0], cycles=1, methods=["probe", "knn"], quick=True,
-                         output=tmp_path)
+    table = run_protocol(sets=["digits"], seeds=[0], cycles=1, methods=["probe", "knn"], quick=True, output=tmp_path)
     assert set(table["method"]) == {"probe", "knn"}
     assert (tmp_path / "protocol_summary.ecsv").exists()
     initial = table[(table["cycle"] == 0)]
@@ -41,10 +49,15 @@ def test_protocol_quick(tmp_path):
 
 
 def test_throughput_small(tmp_path):
-    result = run_throughput_benchmark(n=64, image_size=32, batch_size=32, rss=False, dask=False,
-                                      workdir=str(tmp_path))
-    for key in ("full_path_images_per_s", "bare_forward_images_per_s", "full_path_vs_forward", "device",
-                "image_size", "batch_size"):
+    result = run_throughput_benchmark(n=64, image_size=32, batch_size=32, rss=False, dask=False, workdir=str(tmp_path))
+    for key in (
+        "full_path_images_per_s",
+        "bare_forward_images_per_s",
+        "full_path_vs_forward",
+        "device",
+        "image_size",
+        "batch_size",
+    ):
         assert key in result
     assert result["full_path_images_per_s"] > 0 and result["bare_forward_images_per_s"] > 0
     json.dumps(result)
@@ -54,8 +67,15 @@ def test_throughput_small(tmp_path):
 def test_compare_strategies_quick(tmp_path):
     from anomalymatch_astro.evaluation._protocol import compare_strategies
 
-    table = compare_strategies(sets=["digits"], strategies=["top", "diversity"], seeds=[0], cycles=2,
-                               n_per_cycle=10, quick=True, output=tmp_path)
+    table = compare_strategies(
+        sets=["digits"],
+        strategies=["top", "diversity"],
+        seeds=[0],
+        cycles=2,
+        n_per_cycle=10,
+        quick=True,
+        output=tmp_path,
+    )
     assert set(table["strategy"]) == {"top", "diversity"}
     top = table[(table["strategy"] == "top") & (table["cycle"] == 2)]
     assert top["n_shown"][0] == 20 and top["anomalies_found"][0] >= 5
@@ -80,9 +100,15 @@ def _fake_galaxy_mnist(folder, n_per_class=30, seed=0):
 
 def test_protocol_on_local_galaxy_mnist(tmp_path):
     _fake_galaxy_mnist(tmp_path / "data" / "GalaxyMNIST")
-    table = run_protocol(sets=["galaxy_mnist"], seeds=[0], cycles=1, methods=["probe"],
-                         anomaly_classes=["unbarred_spiral"], local_data=tmp_path / "data",
-                         output=tmp_path / "out")
+    table = run_protocol(
+        sets=["galaxy_mnist"],
+        seeds=[0],
+        cycles=1,
+        methods=["probe"],
+        anomaly_classes=["unbarred_spiral"],
+        local_data=tmp_path / "data",
+        output=tmp_path / "out",
+    )
     assert set(table["set"]) == {"galaxy_mnist"} and set(table["anomaly_class"]) == {"unbarred_spiral"}
     assert list(table["cycle"]) == [0, 1]
     assert table["anomaly_fraction"][0] == 0.25
@@ -109,15 +135,35 @@ def test_benchmark_cli_classes_and_merge(tmp_path, capsys):
     runs = []
     for digit in ("3", "8"):
         out = tmp_path / f"run{digit}"
-        rc = main(["benchmark", "--sets", "digits", "--classes", digit, "--quick", "--seeds", "0", "--cycles", "0",
-                   "--methods", "probe", "--no-progress", "-o", str(out)])
+        rc = main(
+            [
+                "benchmark",
+                "--sets",
+                "digits",
+                "--classes",
+                digit,
+                "--quick",
+                "--seeds",
+                "0",
+                "--cycles",
+                "0",
+                "--methods",
+                "probe",
+                "--no-progress",
+                "-o",
+                str(out),
+            ]
+        )
         assert rc == 0
         runs.append(out)
         assert set(Table.read(out / "protocol.ecsv")["anomaly_class"]) == {digit}
     script = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "merge_protocol.py")
     merged = tmp_path / "merged"
-    done = subprocess.run([sys.executable, script, str(merged), *map(str, runs), str(tmp_path / "nothing")],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, script, str(merged), *map(str, runs), str(tmp_path / "nothing")],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     table = Table.read(merged / "protocol.ecsv")
     assert sorted(set(table["anomaly_class"])) == ["3", "8"]

@@ -16,8 +16,13 @@ def cutouts():
     rng = np.random.default_rng(1)
     data = rng.normal(size=(12, 3, 8, 8)).astype(np.float32)
     coords = SkyCoord(np.linspace(150, 150.1, 12), np.linspace(2, 2.1, 12), unit="deg")
-    return CutoutSet.from_arrays(data, ids=[f"s{i}" for i in range(12)], bands=["g", "r", "i"], coords=coords,
-                                 table=Table({"truth": np.arange(12) % 2 == 0}))
+    return CutoutSet.from_arrays(
+        data,
+        ids=[f"s{i}" for i in range(12)],
+        bands=["g", "r", "i"],
+        coords=coords,
+        table=Table({"truth": np.arange(12) % 2 == 0}),
+    )
 
 
 def test_from_arrays_channels_last_and_single_band():

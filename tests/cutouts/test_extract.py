@@ -74,13 +74,13 @@ def test_three_real_bands_on_one_grid(candels_path):
 
 
 def _point_source_image(shape, x, y, sigma=1.5):
-    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
     return np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * sigma**2)).astype(np.float32)
 
 
 def _centroid(img):
     img = np.nan_to_num(img)
-    yy, xx = np.mgrid[0:img.shape[0], 0:img.shape[1]]
+    yy, xx = np.mgrid[0 : img.shape[0], 0 : img.shape[1]]
     return (img * xx).sum() / img.sum(), (img * yy).sum() / img.sum()
 
 
@@ -100,8 +100,13 @@ def test_resampled_band_puts_point_source_back(candels, method):
     other.wcs.cd = scale * np.array([[-np.cos(theta), np.sin(theta)], [np.sin(theta), np.cos(theta)]])
     ox, oy = other.world_to_pixel(true_world)
     other_img = _point_source_image((80, 80), float(ox), float(oy), sigma=1.5 / 1.5)
-    cs = make_cutouts({"ref": (ref_img, wcs), "rot": (other_img, other)}, true_world.reshape((1,)), 31,
-                      reproject=method, progress=False)
+    cs = make_cutouts(
+        {"ref": (ref_img, wcs), "rot": (other_img, other)},
+        true_world.reshape((1,)),
+        31,
+        reproject=method,
+        progress=False,
+    )
     assert cs.meta["resampled_bands"] == ["rot"]
     expected = cs.wcs(0).world_to_pixel(true_world)
     cx, cy = _centroid(cs.data[0, 1])
@@ -115,8 +120,7 @@ def test_interp_agrees_with_reproject_interp(candels):
     rotated.wcs.cd = wcs.wcs.cd @ np.array([[np.cos(0.3), -np.sin(0.3)], [np.sin(0.3), np.cos(0.3)]])
     coords = _positions(wcs, [(50, 50), (45.5, 52.25)])
     a = make_cutouts({"x": (data, rotated)}, coords, 16, grid_wcs=wcs, reproject="interp", progress=False)
-    b = make_cutouts({"x": (data, rotated)}, coords, 16, grid_wcs=wcs, reproject="reproject_interp",
-                     progress=False)
+    b = make_cutouts({"x": (data, rotated)}, coords, 16, grid_wcs=wcs, reproject="reproject_interp", progress=False)
     np.testing.assert_allclose(a.data, b.data, rtol=1e-4, atol=1e-5)
 
 
@@ -163,8 +167,7 @@ def test_nan_and_inf_pixels_masked_and_counted(candels):
 def test_angular_size_and_skycoord_table(candels):
     data, wcs = candels["f606w"]
     coords = _positions(wcs, [(50, 50)])
-    cs = make_cutouts({"g": (data, wcs)}, Table({"coord": coords, "mag": [21.0]}), 0.6 * u.arcsec,
-                      progress=False)
+    cs = make_cutouts({"g": (data, wcs)}, Table({"coord": coords, "mag": [21.0]}), 0.6 * u.arcsec, progress=False)
     assert cs.image_shape == (20, 20)  # 0.6" at 0.03"/px
     assert cs.table["mag"][0] == 21.0
     assert cs.coords.separation(coords[0]).arcsec < 1e-6
@@ -177,8 +180,7 @@ def test_tile_compressed_fits_matches_plain(m13_paths):
     coords = _positions(wcs, [(150, 150), (40, 260)])
     cs = make_cutouts({"v": m13_paths["rice"]}, coords, 32, progress=False)
     cs_plain = make_cutouts({"v": m13_paths["plain"]}, coords, 32, progress=False)
-    np.testing.assert_array_equal(cs_plain.data[:, 0], np.stack(
-        [Cutout2D(plain, c, 32, wcs=wcs).data for c in coords]))
+    np.testing.assert_array_equal(cs_plain.data[:, 0], np.stack([Cutout2D(plain, c, 32, wcs=wcs).data for c in coords]))
     # Rice is lossy for floats but exact for these int16 data
     np.testing.assert_array_equal(cs.data, cs_plain.data)
 

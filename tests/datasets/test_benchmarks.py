@@ -32,8 +32,9 @@ def test_morphology_shapes_and_fraction():
 
 
 def test_morphology_other_fraction_and_class():
-    cs = make_morphology_set(n_per_class=20, image_size=16, anomaly_class="edge_on_disk",
-                             anomaly_fraction=0.1, bands="r", seed=1)
+    cs = make_morphology_set(
+        n_per_class=20, image_size=16, anomaly_class="edge_on_disk", anomaly_fraction=0.1, bands="r", seed=1
+    )
     truth = np.asarray(cs.table["is_anomaly"])
     assert cs.shape[1:] == (1, 16, 16)
     assert truth.mean() == pytest.approx(0.1, abs=0.01)
@@ -54,8 +55,9 @@ def test_morphology_deterministic():
     assert not np.array_equal(a.data, c.data)
 
 
-@pytest.mark.parametrize("kwargs", [dict(anomaly_class="irregular"), dict(anomaly_fraction=0.0),
-                                    dict(image_size=8), dict(n_per_class=0)])
+@pytest.mark.parametrize(
+    "kwargs", [dict(anomaly_class="irregular"), dict(anomaly_fraction=0.0), dict(image_size=8), dict(n_per_class=0)]
+)
 def test_morphology_bad_arguments(kwargs):
     with pytest.raises(InvalidInputError):
         make_morphology_set(**kwargs)
@@ -88,8 +90,9 @@ def test_load_benchmark_set_dispatch():
 
 
 def test_load_benchmark_set_mock_survey(tmp_path):
-    cs = load_benchmark_set("mock_survey", n_objects=30, anomaly_fraction=0.2, n_background=10, seed=1,
-                            cutout_size=32, directory=tmp_path)
+    cs = load_benchmark_set(
+        "mock_survey", n_objects=30, anomaly_fraction=0.2, n_background=10, seed=1, cutout_size=32, directory=tmp_path
+    )
     assert cs.shape == (30, 3, 32, 32)
     assert cs.bands == ("g", "r", "i")
     assert np.all(np.isfinite(cs.data))

@@ -197,14 +197,17 @@ def _write_raw(path, **datasets):
     return path
 
 
-@pytest.mark.parametrize(("content", "match"), [
-    (dict(images=np.zeros((4, 8, 8, 3), np.uint8)), "no 'labels' dataset"),
-    (dict(pixels=np.zeros((4, 8, 8, 3), np.uint8)), "no 'images' or 'labels' dataset"),
-    (dict(images=np.zeros((4, 8, 8, 3), np.uint8), labels=np.zeros(5, np.uint8)), "one label per image"),
-    (dict(images=np.zeros((4, 8, 8), np.uint8), labels=np.zeros(4, np.uint8)), r"shape \(4, 8, 8\)"),
-    (dict(images=np.zeros((4, 8, 8, 3), np.float32), labels=np.zeros(4, np.uint8)), "expected uint8"),
-    (dict(images=np.zeros((4, 8, 8, 3), np.uint8), labels=np.array([0, 1, 2, 7])), "integers 0-3"),
-])
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (dict(images=np.zeros((4, 8, 8, 3), np.uint8)), "no 'labels' dataset"),
+        (dict(pixels=np.zeros((4, 8, 8, 3), np.uint8)), "no 'images' or 'labels' dataset"),
+        (dict(images=np.zeros((4, 8, 8, 3), np.uint8), labels=np.zeros(5, np.uint8)), "one label per image"),
+        (dict(images=np.zeros((4, 8, 8), np.uint8), labels=np.zeros(4, np.uint8)), r"shape \(4, 8, 8\)"),
+        (dict(images=np.zeros((4, 8, 8, 3), np.float32), labels=np.zeros(4, np.uint8)), "expected uint8"),
+        (dict(images=np.zeros((4, 8, 8, 3), np.uint8), labels=np.array([0, 1, 2, 7])), "integers 0-3"),
+    ],
+)
 def test_galaxy_mnist_bad_files(tmp_path, content, match):
     _write_raw(tmp_path / "train_dataset.hdf5", **content)
     with pytest.raises(InvalidInputError, match=match) as err:
@@ -243,14 +246,17 @@ def test_galaxy_mnist_missing_paths(galaxy, tmp_path):
         load_galaxy_mnist(root, split="validation")
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    (dict(anomaly_class="spiral"), "must be one of"),
-    (dict(anomaly_class=4), "must be one of"),
-    (dict(anomaly_class=True), "must be one of"),
-    (dict(anomaly_fraction=0.0), "anomaly_fraction must be in"),
-    (dict(n_per_class=0), "n_per_class must be"),
-    (dict(image_size=4), "image_size must be"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(anomaly_class="spiral"), "must be one of"),
+        (dict(anomaly_class=4), "must be one of"),
+        (dict(anomaly_class=True), "must be one of"),
+        (dict(anomaly_fraction=0.0), "anomaly_fraction must be in"),
+        (dict(n_per_class=0), "n_per_class must be"),
+        (dict(image_size=4), "image_size must be"),
+    ],
+)
 def test_galaxy_mnist_bad_arguments(galaxy, kwargs, match):
     with pytest.raises(InvalidInputError, match=match):
         load_galaxy_mnist(galaxy[0], **kwargs)
@@ -352,8 +358,9 @@ def test_image_folder_fraction_and_seeds(class_folders, caplog):
     assert int(cs.table["is_anomaly"].sum()) == 1 and len(cs) == 25
     assert "not the 0.01 asked for" in caplog.text
     a = load_image_folder(class_folders, anomaly_class="n01", anomaly_fraction=0.1, image_size=16, seed=0)
-    b = load_image_folder(class_folders, anomaly_class="n01", anomaly_fraction=0.1, image_size=16, seed=5,
-                          n_workers=1, progress=True)
+    b = load_image_folder(
+        class_folders, anomaly_class="n01", anomaly_fraction=0.1, image_size=16, seed=5, n_workers=1, progress=True
+    )
     assert int(a.table["is_anomaly"].sum()) == 3 and len(a) == 27
     assert a.ids.tolist() != b.ids.tolist()
     common = np.intersect1d(a.ids, b.ids)
@@ -362,8 +369,9 @@ def test_image_folder_fraction_and_seeds(class_folders, caplog):
 
 
 def test_image_folder_native_size_exact(class_folders):
-    cs = load_image_folder(class_folders, anomaly_class="n02", classes=["n01", "n02"], anomaly_fraction=0.5,
-                           image_size=None)
+    cs = load_image_folder(
+        class_folders, anomaly_class="n02", classes=["n01", "n02"], anomaly_fraction=0.5, image_size=None
+    )
     assert cs.shape == (24, 3, 20, 24)  # 12 + 12: H 20, W 24, as the files
     assert set(cs.table["class"]) == {"n01", "n02"}
     for k in range(len(cs)):
@@ -397,8 +405,9 @@ def csv_copy(tmp_path_factory):
 
 
 def test_image_folder_csv_layout(csv_copy):
-    cs = load_image_folder(csv_copy, anomaly_class="n03", classes=["n01", "n02", "n03"], anomaly_fraction=0.2,
-                           image_size=16, seed=2)
+    cs = load_image_folder(
+        csv_copy, anomaly_class="n03", classes=["n01", "n02", "n03"], anomaly_fraction=0.2, image_size=16, seed=2
+    )
     assert len(cs) == 30 and int(cs.table["is_anomaly"].sum()) == 6
     assert set(cs.table["class"]) == {"n01", "n02", "n03"}
     assert all(re.fullmatch(r"images:n0\dimg\d\d", str(i)) for i in cs.ids)
@@ -528,8 +537,9 @@ def test_load_benchmark_set_local(galaxy, class_folders):
     np.testing.assert_array_equal(cs.ids, direct.ids)
     assert cs.meta["benchmark"] == "galaxy_mnist" and cs.meta["seed"] == 4
     assert_matches_source(cs, sources)
-    cs = load_benchmark_set("image_folder", path=class_folders, anomaly_class="n02", anomaly_fraction=0.25,
-                            image_size=16, seed=1)
+    cs = load_benchmark_set(
+        "image_folder", path=class_folders, anomaly_class="n02", anomaly_fraction=0.25, image_size=16, seed=1
+    )
     assert cs.meta["benchmark"] == "image_folder" and int(cs.table["is_anomaly"].sum()) == 8
     for name in ("galaxy_mnist", "image_folder"):
         with pytest.raises(InvalidInputError, match="pass path="):

@@ -61,8 +61,7 @@ def test_wcs_celestial_and_grids_differ(survey):
 
 def test_catalog_columns(survey):
     cat = survey.catalog
-    for col in ("id", "ra", "dec", "kind", "is_anomaly", "mag_g", "mag_r", "mag_i", "sersic_n",
-                "r_eff_arcsec"):
+    for col in ("id", "ra", "dec", "kind", "is_anomaly", "mag_g", "mag_r", "mag_i", "sersic_n", "r_eff_arcsec"):
         assert col in cat.colnames
     assert len(cat) == N
     assert len(set(cat["id"])) == N
@@ -121,7 +120,7 @@ def test_injected_anomalies_visible(survey):
     data = fits.getdata(survey.images[band])
     header = fits.getheader(survey.images[band])
     x, y = np.round(WCS(header).world_to_pixel(survey.coords[row])).astype(int)
-    assert data[y - 12:y + 13, x - 12:x + 13].max() > 8 * header["SKYSIG"]
+    assert data[y - 12 : y + 13, x - 12 : x + 13].max() > 8 * header["SKYSIG"]
 
 
 def test_empty_sky_is_noise(survey):
@@ -149,30 +148,41 @@ def test_lens_survey(tmp_path):
 def test_seed_none_is_recorded(tmp_path):
     s = make_mock_survey(tmp_path, n_objects=4, anomaly_fraction=0.0, seed=None, n_background=0)
     assert isinstance(s.catalog.meta["seed"], int)
-    again = make_mock_survey(tmp_path / "again", n_objects=4, anomaly_fraction=0.0,
-                             seed=s.catalog.meta["seed"], n_background=0)
+    again = make_mock_survey(
+        tmp_path / "again", n_objects=4, anomaly_fraction=0.0, seed=s.catalog.meta["seed"], n_background=0
+    )
     np.testing.assert_array_equal(fits.getdata(s.images["r"]), fits.getdata(again.images["r"]))
 
 
 def test_single_band_and_options(tmp_path):
-    s = make_mock_survey(tmp_path, n_objects=10, bands=["r"], anomaly_fraction=0.2,
-                         anomaly_kinds=("lens", "trail"), psf="gaussian", n_background=0)
+    s = make_mock_survey(
+        tmp_path,
+        n_objects=10,
+        bands=["r"],
+        anomaly_fraction=0.2,
+        anomaly_kinds=("lens", "trail"),
+        psf="gaussian",
+        n_background=0,
+    )
     assert s.bands == ("r",)
     assert fits.getheader(s.images["r"])["PSF_TYPE"] == "gaussian"
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(bands=["g"], anomaly_kinds=("colour",)),
-    dict(anomaly_kinds=("ghost",)),
-    dict(anomaly_fraction=1.5),
-    dict(n_objects=0),
-    dict(bands=["g", "g"]),
-    dict(pixel_scale=3.0 * u.kg),
-    dict(psf="airy"),
-    dict(psf_fwhm=[0.8, 0.9]),
-    dict(population="quasars"),
-    dict(seed=-1),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(bands=["g"], anomaly_kinds=("colour",)),
+        dict(anomaly_kinds=("ghost",)),
+        dict(anomaly_fraction=1.5),
+        dict(n_objects=0),
+        dict(bands=["g", "g"]),
+        dict(pixel_scale=3.0 * u.kg),
+        dict(psf="airy"),
+        dict(psf_fwhm=[0.8, 0.9]),
+        dict(population="quasars"),
+        dict(seed=-1),
+    ],
+)
 def test_bad_arguments(tmp_path, kwargs):
     kwargs.setdefault("n_objects", 5)
     with pytest.raises(InvalidInputError):

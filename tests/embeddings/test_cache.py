@@ -95,8 +95,7 @@ def test_rotation_average_is_rotation_invariant(tmp_path, cutouts):
             x = cutouts.data
             return np.stack([x[:, 0, 0, 0], x[:, 1, -1, 0], x[:, 0, 2, 3]], axis=1)
 
-    rotated = CutoutSet.from_arrays(np.rot90(cutouts.data, 1, axes=(2, 3)).copy(), ids=cutouts.ids,
-                                    bands=cutouts.bands)
+    rotated = CutoutSet.from_arrays(np.rot90(cutouts.data, 1, axes=(2, 3)).copy(), ids=cutouts.ids, bands=cutouts.bands)
     a = compute_embeddings(cutouts, Asym(), rotation_average=True)
     b = compute_embeddings(rotated, Asym(), rotation_average=True)
     np.testing.assert_allclose(a, b, atol=1e-6)

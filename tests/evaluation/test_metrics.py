@@ -76,16 +76,19 @@ def test_excluding_all_anomalies_is_an_error():
         evaluate(SCORES, TRUTH, exclude=[0, 3])
 
 
-@pytest.mark.parametrize(("scores", "truth", "match"), [
-    ([0.1, np.nan, 0.3], [True, False, False], "NaN"),
-    ([0.1, np.inf, 0.3], [True, False, False], "NaN or infinite"),
-    ([0.1, 0.2], [True, False, False], "length"),
-    ([0.1, 0.2, 0.3], [False, False, False], "no anomalies"),
-    ([0.1, 0.2, 0.3], [True, True, True], "no normal"),
-    ([0.1, 0.2, 0.3], [0, 2, 1], "boolean"),
-    ([[0.1, 0.2]], [True, False], "one-dimensional"),
-    (["a", "b"], [True, False], "numeric"),
-])
+@pytest.mark.parametrize(
+    ("scores", "truth", "match"),
+    [
+        ([0.1, np.nan, 0.3], [True, False, False], "NaN"),
+        ([0.1, np.inf, 0.3], [True, False, False], "NaN or infinite"),
+        ([0.1, 0.2], [True, False, False], "length"),
+        ([0.1, 0.2, 0.3], [False, False, False], "no anomalies"),
+        ([0.1, 0.2, 0.3], [True, True, True], "no normal"),
+        ([0.1, 0.2, 0.3], [0, 2, 1], "boolean"),
+        ([[0.1, 0.2]], [True, False], "one-dimensional"),
+        (["a", "b"], [True, False], "numeric"),
+    ],
+)
 def test_errors(scores, truth, match):
     with pytest.raises(InvalidInputError, match=match):
         evaluate(scores, truth)

@@ -17,9 +17,19 @@ from hypothesis import HealthCheck, settings
 from anomalymatch_astro.utils.exceptions import AnomalyMatchError
 
 #: Reproducible in CI: derandomized (the examples follow from the test), no example database.
-FUZZ = settings(max_examples=40, deadline=None, derandomize=True, database=None, print_blob=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                                       HealthCheck.data_too_large, HealthCheck.filter_too_much])
+FUZZ = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
+)
 
 COUNTS = defaultdict(Counter)
 

@@ -59,18 +59,35 @@ def _reseal(path):
     (path / "config.json").write_text(json.dumps(info))
 
 
-JSON_VALUES = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-5, 300), st.floats(allow_nan=False),
-                                     st.text(max_size=5)),
-                           lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                   st.dictionaries(st.text(max_size=3), inner, max_size=3)),
-                           max_leaves=5)
-KEYS = ["backbone", "bands", "image_size", "mean", "std", "normalizer", "config", "seed", "cutout_shape",
-        "format", "model_hash", "weights_sha256", "n_fits", "format_version"]
+JSON_VALUES = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-5, 300), st.floats(allow_nan=False), st.text(max_size=5)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=3), inner, max_size=3)),
+    max_leaves=5,
+)
+KEYS = [
+    "backbone",
+    "bands",
+    "image_size",
+    "mean",
+    "std",
+    "normalizer",
+    "config",
+    "seed",
+    "cutout_shape",
+    "format",
+    "model_hash",
+    "weights_sha256",
+    "n_fits",
+    "format_version",
+]
 
 
 @settings(FUZZ, max_examples=30)
-@given(key=st.sampled_from(KEYS), value=st.one_of(JSON_VALUES, st.just("DELETE")),
-       raw=st.one_of(st.none(), st.binary(max_size=40)))
+@given(
+    key=st.sampled_from(KEYS),
+    value=st.one_of(JSON_VALUES, st.just("DELETE")),
+    raw=st.one_of(st.none(), st.binary(max_size=40)),
+)
 def test_tampered_config(saved, tmp_path_factory, key, value, raw):
     path = _copy(saved, tmp_path_factory)
     if raw is not None and raw[:1] == b"\x00":
@@ -88,12 +105,15 @@ def test_tampered_config(saved, tmp_path_factory, key, value, raw):
 
 
 @settings(FUZZ, max_examples=30)
-@given(edit=st.one_of(st.tuples(st.just("truncate"), st.floats(0, 1)),
-                      st.tuples(st.just("flip"), st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)),
-                                                          min_size=1, max_size=8)),
-                      st.tuples(st.just("garbage"), st.binary(max_size=128)),
-                      st.tuples(st.just("scale"), st.floats(-2, 2))),
-       reseal=st.booleans())
+@given(
+    edit=st.one_of(
+        st.tuples(st.just("truncate"), st.floats(0, 1)),
+        st.tuples(st.just("flip"), st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)), min_size=1, max_size=8)),
+        st.tuples(st.just("garbage"), st.binary(max_size=128)),
+        st.tuples(st.just("scale"), st.floats(-2, 2)),
+    ),
+    reseal=st.booleans(),
+)
 def test_tampered_weights(saved, tmp_path_factory, edit, reseal):
     from safetensors.torch import load_file, save_file
 

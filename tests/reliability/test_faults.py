@@ -29,13 +29,13 @@ TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def _cutouts(n=10):
     rng = np.random.default_rng(1)
-    return CutoutSet.from_arrays(rng.normal(size=(n, 2, 4, 4)), bands=["g", "r"],
-                                 ids=[f"s{i:02d}" for i in range(n)])
+    return CutoutSet.from_arrays(rng.normal(size=(n, 2, 4, 4)), bands=["g", "r"], ids=[f"s{i:02d}" for i in range(n)])
 
 
 def _run(script, expect_kill=True):
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
-                          timeout=120, cwd=TESTS)
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True, timeout=120, cwd=TESTS
+    )
     if expect_kill:
         assert proc.returncode == -signal.SIGKILL, proc.stderr
     else:
@@ -99,8 +99,9 @@ def test_kill_9_at_a_random_moment_leaves_a_readable_or_refused_file(tmp_path, d
         print("ready", flush=True)
         cs.to_hdf5({str(path)!r}, shard_size=10)
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=TESTS)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=TESTS
+    )
     assert proc.stdout.readline().strip() == "ready"
     try:
         proc.wait(timeout=delay)
@@ -184,20 +185,30 @@ def test_kill_9_during_training_keeps_the_last_model_and_scores(tmp_path, where)
     _run(SESSION.format(tests=TESTS, workdir=workdir, inject=inject))
     cs, truth = _digits_set()
     # the old model and the old scores are loadable, the labels complete
-    reopened = ActiveLearningSession(cs, classifier=None if where == "xx" else FakeClassifier.load(
-        os.path.join(workdir, "model") if os.path.isdir(os.path.join(workdir, "model"))
-        else os.path.join(workdir, "model.old")), workdir=workdir)
+    reopened = ActiveLearningSession(
+        cs,
+        classifier=None
+        if where == "xx"
+        else FakeClassifier.load(
+            os.path.join(workdir, "model")
+            if os.path.isdir(os.path.join(workdir, "model"))
+            else os.path.join(workdir, "model.old")
+        ),
+        workdir=workdir,
+    )
     assert reopened.cycle == 1 and reopened.scores is not None and len(reopened.labels) == 24
     # rerun the interrupted cycle: identical to an uninterrupted run
     reopened.train(progress=False)
     assert not [f for f in os.listdir(workdir) if ".tmp" in f or f == "model.old"]  # leftovers removed
     _run(SESSION.format(tests=TESTS, workdir=str(tmp_path / "clean"), inject=""), expect_kill=False)
-    clean = ActiveLearningSession(cs, classifier=FakeClassifier.load(tmp_path / "clean" / "model"),
-                                  workdir=tmp_path / "clean")
+    clean = ActiveLearningSession(
+        cs, classifier=FakeClassifier.load(tmp_path / "clean" / "model"), workdir=tmp_path / "clean"
+    )
     assert clean.cycle == reopened.cycle == 2
     np.testing.assert_allclose(reopened.scores, clean.scores)
-    np.testing.assert_allclose(FakeClassifier.load(os.path.join(workdir, "model")).coef,
-                               FakeClassifier.load(tmp_path / "clean" / "model").coef)
+    np.testing.assert_allclose(
+        FakeClassifier.load(os.path.join(workdir, "model")).coef, FakeClassifier.load(tmp_path / "clean" / "model").coef
+    )
     reopened.close()
     clean.close()
 

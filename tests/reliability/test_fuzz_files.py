@@ -19,9 +19,12 @@ from anomalymatch_astro.utils.exceptions import FITSReadError, LabelError
 from .conftest import FUZZ, check
 
 # ------------------------------------------------------------------ label files
-CELLS = st.one_of(st.sampled_from(["anomaly", "normal", "1", "0", "yes", "Normal ", "maybe", "", "nan", "-1",
-                                   "2", '"', "a,b", "\\N"]),
-                  st.text(max_size=6))
+CELLS = st.one_of(
+    st.sampled_from(
+        ["anomaly", "normal", "1", "0", "yes", "Normal ", "maybe", "", "nan", "-1", "2", '"', "a,b", "\\N"]
+    ),
+    st.text(max_size=6),
+)
 
 
 @st.composite
@@ -42,8 +45,11 @@ def label_files(draw):
 
 
 @settings(FUZZ, max_examples=100)
-@given(text=label_files(), suffix=st.sampled_from([".csv", ".ecsv", ".txt"]),
-       known=st.sampled_from([None, ["a", "b", "0", "1"]]))
+@given(
+    text=label_files(),
+    suffix=st.sampled_from([".csv", ".ecsv", ".txt"]),
+    known=st.sampled_from([None, ["a", "b", "0", "1"]]),
+)
 def test_label_files(tmp_path_factory, text, suffix, known):
     path = tmp_path_factory.mktemp("labels") / f"labels{suffix}"
     path.write_bytes(text.encode("utf-8", "replace"))
@@ -66,20 +72,25 @@ def _votables():
 
 
 @settings(FUZZ, max_examples=100)
-@given(which=st.integers(0, 2), cut=st.one_of(st.just(1.0), st.floats(0, 1)),
-       flips=st.lists(st.tuples(st.floats(0, 1), st.sampled_from(b"<>\"'/ \x00x9&;")), max_size=4),
-       garbage=st.one_of(st.none(), st.binary(max_size=64)))
+@given(
+    which=st.integers(0, 2),
+    cut=st.one_of(st.just(1.0), st.floats(0, 1)),
+    flips=st.lists(st.tuples(st.floats(0, 1), st.sampled_from(b"<>\"'/ \x00x9&;")), max_size=4),
+    garbage=st.one_of(st.none(), st.binary(max_size=64)),
+)
 def test_votables(which, cut, flips, garbage):
     content = bytearray(_votables()[which])
     for where, value in flips:
         content[int(where * (len(content) - 1))] = value
-    content = bytes(content[:int(cut * len(content))]) if cut < 1 else bytes(content)
+    content = bytes(content[: int(cut * len(content))]) if cut < 1 else bytes(content)
     if garbage is not None:
         content = garbage
     votable = check("VOTable (parse_votable)", parse_votable, content, source="fuzz")
     if votable is not None:
-        check("VOTable (DataLink/SODA descriptors)", lambda: (datalink_url_column(votable),
-                                                             soda_request(votable, source="fuzz")))
+        check(
+            "VOTable (DataLink/SODA descriptors)",
+            lambda: (datalink_url_column(votable), soda_request(votable, source="fuzz")),
+        )
 
 
 # ------------------------------------------------------------------ HDF5 shards
@@ -116,11 +127,28 @@ def _set_attr(path, name, value):
 EDITS = st.one_of(
     st.tuples(st.just("truncate"), st.floats(0, 1)),
     st.tuples(st.just("flip"), st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)), min_size=1, max_size=16)),
-    st.tuples(st.just("delete"), st.sampled_from(["shards", "shards/000001", "shards/000000/data",
-                                                  "shards/000002/table", "@@bands", "@@image_shape",
-                                                  "@@format", "@shards/000001@complete"])),
-    st.tuples(st.just("attr"), st.tuples(st.sampled_from(["bands", "image_shape", "meta", "format_version"]),
-                                         st.sampled_from(["[", "{}", "[1, 2]", "x", 3, "[\"g\"]"]))),
+    st.tuples(
+        st.just("delete"),
+        st.sampled_from(
+            [
+                "shards",
+                "shards/000001",
+                "shards/000000/data",
+                "shards/000002/table",
+                "@@bands",
+                "@@image_shape",
+                "@@format",
+                "@shards/000001@complete",
+            ]
+        ),
+    ),
+    st.tuples(
+        st.just("attr"),
+        st.tuples(
+            st.sampled_from(["bands", "image_shape", "meta", "format_version"]),
+            st.sampled_from(["[", "{}", "[1, 2]", "x", 3, '["g"]']),
+        ),
+    ),
     st.tuples(st.just("garbage"), st.binary(max_size=256)),
 )
 
@@ -164,15 +192,25 @@ def _store_current(path):
 
 
 @settings(FUZZ, max_examples=40)
-@given(edit=st.one_of(st.tuples(st.just("truncate"), st.floats(0, 1)),
-                      st.tuples(st.just("flip"), st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)),
-                                                          min_size=1, max_size=16)),
-                      st.tuples(st.just("garbage"), st.binary(min_size=1, max_size=256)),
-                      st.tuples(st.just("schema"), st.sampled_from([
-                          "CREATE TABLE events (x)", "CREATE TABLE meta (a, b, c)",
-                          "CREATE TABLE events (seq INTEGER PRIMARY KEY, id TEXT, label TEXT, time TEXT, "
-                          "user TEXT, cycle INTEGER, source TEXT); "
-                          "INSERT INTO events VALUES (1, 'a', 'oops', 't', 'u', 0, 'x')"]))))
+@given(
+    edit=st.one_of(
+        st.tuples(st.just("truncate"), st.floats(0, 1)),
+        st.tuples(st.just("flip"), st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)), min_size=1, max_size=16)),
+        st.tuples(st.just("garbage"), st.binary(min_size=1, max_size=256)),
+        st.tuples(
+            st.just("schema"),
+            st.sampled_from(
+                [
+                    "CREATE TABLE events (x)",
+                    "CREATE TABLE meta (a, b, c)",
+                    "CREATE TABLE events (seq INTEGER PRIMARY KEY, id TEXT, label TEXT, time TEXT, "
+                    "user TEXT, cycle INTEGER, source TEXT); "
+                    "INSERT INTO events VALUES (1, 'a', 'oops', 't', 'u', 0, 'x')",
+                ]
+            ),
+        ),
+    )
+)
 def test_label_store_file(tmp_path_factory, edit):
     path = tmp_path_factory.mktemp("sqlite") / "labels.sqlite"
     kind, arg = edit

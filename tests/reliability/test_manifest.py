@@ -29,8 +29,14 @@ def test_write_manifest(tmp_path):
     out = tmp_path / "out.ecsv"
     out.write_text("x")
     ns = argparse.Namespace(batch_size=8, path=tmp_path, func=print, arr=np.arange(2))
-    path = write_manifest(out, config=ns, inputs=[inp, folder, "https://example.org/sia"], seeds=[0, 1],
-                          extra={"model_hash": "abc"}, command=["anomalymatch-astro", "score"])
+    path = write_manifest(
+        out,
+        config=ns,
+        inputs=[inp, folder, "https://example.org/sia"],
+        seeds=[0, 1],
+        extra={"model_hash": "abc"},
+        command=["anomalymatch-astro", "score"],
+    )
     assert path == f"{out}.manifest.json" and not [p for p in os.listdir(tmp_path) if ".tmp" in p]
     info = json.loads(open(path).read())
     assert info["format"] == "anomalymatch_astro.manifest" and info["output"] == str(out)
@@ -81,17 +87,57 @@ def test_cli_chain_writes_manifests(tmp_path, capsys):
     Table({"id": ids, "ra": coords.ra.deg, "dec": coords.dec.deg}).write(tmp_path / "cat.ecsv")
     Table({"id": ids[:3], "label": ["anomaly", "normal", "normal"]}).write(tmp_path / "labels.csv")
     c, m, s, e = (str(tmp_path / n) for n in ("c.h5", "model", "scores.ecsv", "top.fits"))
-    assert main(["cutouts", "--catalog", str(tmp_path / "cat.ecsv"), "--image", f"r={tmp_path / 'r.fits'}",
-                 "--size", "16", "-o", c, "--no-progress"]) == 0
-    assert main(["train", "--cutouts", c, "--labels", str(tmp_path / "labels.csv"), "-o", m, "--no-pretrained",
-                 "--image-size", "16", "--iterations", "1", "--seed", "3", "--device", "cpu",
-                 "--no-progress"]) == 0
-    assert main(["score", "--model", m, "--cutouts", c, "-o", s, "--batch-size", "4", "--device", "cpu",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "cutouts",
+                "--catalog",
+                str(tmp_path / "cat.ecsv"),
+                "--image",
+                f"r={tmp_path / 'r.fits'}",
+                "--size",
+                "16",
+                "-o",
+                c,
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "train",
+                "--cutouts",
+                c,
+                "--labels",
+                str(tmp_path / "labels.csv"),
+                "-o",
+                m,
+                "--no-pretrained",
+                "--image-size",
+                "16",
+                "--iterations",
+                "1",
+                "--seed",
+                "3",
+                "--device",
+                "cpu",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(["score", "--model", m, "--cutouts", c, "-o", s, "--batch-size", "4", "--device", "cpu", "--no-progress"])
+        == 0
+    )
     assert main(["export", "--scores", s, "--format", "fits", "-o", e, "--top", "2"]) == 0
     capsys.readouterr()
-    man = {name: json.load(open(f"{path}.manifest.json")) for name, path in
-           (("cutouts", c), ("train", m), ("score", s), ("export", e))}
+    man = {
+        name: json.load(open(f"{path}.manifest.json"))
+        for name, path in (("cutouts", c), ("train", m), ("score", s), ("export", e))
+    }
     assert man["cutouts"]["command"][:2] == ["anomalymatch-astro", "cutouts"]
     assert man["cutouts"]["inputs"][1]["sha256"] == _sha(tmp_path / "r.fits")
     # each step records the exact output of the one before

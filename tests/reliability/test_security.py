@@ -41,8 +41,15 @@ def test_no_shell_and_no_unsafe_loaders():
         name = _name(call.func)
         if isinstance(call.func, ast.Name):  # the builtins, not model.eval()
             assert name not in ("eval", "exec", "compile", "__import__"), f"{path}: {name}"
-        assert name not in ("os.system", "os.popen", "pickle.load", "pickle.loads", "yaml.load",
-                            "marshal.loads", "shelve.open"), f"{path}: {name}"
+        assert name not in (
+            "os.system",
+            "os.popen",
+            "pickle.load",
+            "pickle.loads",
+            "yaml.load",
+            "marshal.loads",
+            "shelve.open",
+        ), f"{path}: {name}"
         for kw in call.keywords:
             if kw.arg == "shell":
                 assert isinstance(kw.value, ast.Constant) and kw.value.value is False, f"{path}: shell=True"
@@ -54,12 +61,14 @@ def test_no_shell_and_no_unsafe_loaders():
             assert any(kw.arg == "allow_pickle" for kw in call.keywords), f"{path}: np.load without allow_pickle"
     # the one subprocess: the throughput benchmark runs this Python on a fixed script, argument list, no shell
     assert [p for p, _ in subprocess_calls] == [os.path.join("scoring", "_throughput.py")]
-    (_, call), = subprocess_calls
+    ((_, call),) = subprocess_calls
     assert isinstance(call.args[0], ast.List) and _name(call.args[0].elts[0]) == "sys.executable"
 
 
 def test_votable_without_table_is_a_service_error():
-    doc = (b'<?xml version="1.0"?><VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3">'
-           b'<RESOURCE type="results"></RESOURCE></VOTABLE>')
+    doc = (
+        b'<?xml version="1.0"?><VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3">'
+        b'<RESOURCE type="results"></RESOURCE></VOTABLE>'
+    )
     with pytest.raises(ServiceError, match="without a results table"):
         soda_request(parse_votable(doc, source="svc"), source="svc")

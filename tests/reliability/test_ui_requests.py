@@ -53,11 +53,18 @@ def _request(srv, method, path, *, body=None, headers=None):
         conn.close()
 
 
-JSON = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
-                              st.text(max_size=8), st.sampled_from(["src003", "anomaly", "normal", "top"])),
-                    lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                            st.dictionaries(st.text(max_size=6), inner, max_size=3)),
-                    max_leaves=6)
+JSON = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(allow_nan=False),
+        st.text(max_size=8),
+        st.sampled_from(["src003", "anomaly", "normal", "top"]),
+    ),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+    max_leaves=6,
+)
 SAFE_ACTIONS = sorted(set(ACTIONS) - {"retrain", "mode"})  # no training inside a fuzz loop
 
 
@@ -80,8 +87,9 @@ def actions(draw):
 @given(request=actions())
 def test_api_actions(server, request):
     srv, session = server
-    status, body = _request(srv, "POST", "/api/action", body=json.dumps(request).encode(),
-                            headers={TOKEN_HEADER: TOKEN})
+    status, body = _request(
+        srv, "POST", "/api/action", body=json.dumps(request).encode(), headers={TOKEN_HEADER: TOKEN}
+    )
     COUNTS["UI /api/action JSON"][str(status)] += 1
     assert status in (200, 413)  # errors are reported in the state, never a 500 or a dropped connection
     if status == 200:
@@ -91,10 +99,13 @@ def test_api_actions(server, request):
 
 
 @settings(FUZZ, max_examples=60)
-@given(path=st.one_of(st.text(st.characters(min_codepoint=33, max_codepoint=126), max_size=40),
-                      st.builds(lambda p: "/static/" + p, st.text(
-                          st.sampled_from(list("./\\%2e5cf0abx:")), max_size=30))),
-       with_token=st.booleans())
+@given(
+    path=st.one_of(
+        st.text(st.characters(min_codepoint=33, max_codepoint=126), max_size=40),
+        st.builds(lambda p: "/static/" + p, st.text(st.sampled_from(list("./\\%2e5cf0abx:")), max_size=30)),
+    ),
+    with_token=st.booleans(),
+)
 def test_request_paths(server, path, with_token):
     srv, _ = server
     path = "/" + path.lstrip("/")

@@ -27,8 +27,12 @@ def test_dask_matches_local(tmp_path):
     clf.fit(cs, {"obj00": "anomaly", "obj90": "normal"}, iterations=1, progress=False)
     lazy = CutoutSet.from_hdf5(tmp_path / "c.h5")
     expected = clf.score(lazy)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  host="127.0.0.1") as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         scores = score_cutouts(clf, lazy, client=client, batch_size=8, progress=False)
         np.testing.assert_allclose(scores, expected, rtol=0, atol=1e-6)
         loads = client.run(_loads)

@@ -24,8 +24,9 @@ def trained(tmp_path_factory):
     cs = CutoutSet.from_arrays(data, bands=["g", "r"])
     cs.to_hdf5(tmp / "c.h5", shard_size=32)
     clf = AnomalyClassifier(pretrained=False, image_size=16, batch_size=4, mu=1, seed=1)
-    clf.fit(cs, {"obj00": "anomaly", "obj01": "anomaly", "obj50": "normal", "obj51": "normal"}, iterations=2,
-            progress=False)
+    clf.fit(
+        cs, {"obj00": "anomaly", "obj01": "anomaly", "obj50": "normal", "obj51": "normal"}, iterations=2, progress=False
+    )
     clf.save(tmp / "model")
     return clf, tmp
 
@@ -35,8 +36,9 @@ def test_equals_classifier_score(trained):
     lazy = CutoutSet.from_hdf5(tmp / "c.h5")
     expected = clf.score(lazy, batch_size=16)  # same batches: bit-identical (BLAS paths depend on batch size)
     np.testing.assert_array_equal(score_cutouts(clf, lazy, batch_size=16, progress=False), expected)
-    np.testing.assert_array_equal(score_cutouts(clf, tmp / "c.h5", batch_size=16, num_workers=2,
-                                                progress=False), expected)
+    np.testing.assert_array_equal(
+        score_cutouts(clf, tmp / "c.h5", batch_size=16, num_workers=2, progress=False), expected
+    )
 
 
 def test_store_resumes_and_checks_key(trained):
@@ -66,8 +68,8 @@ def test_kill_9_then_rerun_gives_same_scores(trained):
             if len(calls) == 2:
                 os.kill(os.getpid(), signal.SIGKILL)
         _store.ScoreStore.write = write
-        clf = AnomalyClassifier.load({str(tmp / 'model')!r})
-        score_cutouts(clf, {str(tmp / 'c.h5')!r}, batch_size=16, output={str(out)!r}, progress=False)
+        clf = AnomalyClassifier.load({str(tmp / "model")!r})
+        score_cutouts(clf, {str(tmp / "c.h5")!r}, batch_size=16, output={str(out)!r}, progress=False)
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert proc.returncode == -9, proc.stderr
@@ -88,8 +90,7 @@ def test_score_images_from_fits(trained, tmp_path):
     wcs.wcs.cdelt = [-0.2 / 3600, 0.2 / 3600]
     rng = np.random.default_rng(3)
     for band in ("g", "r"):
-        fits.writeto(tmp_path / f"{band}.fits", rng.normal(size=(80, 80)).astype(np.float32),
-                     header=wcs.to_header())
+        fits.writeto(tmp_path / f"{band}.fits", rng.normal(size=(80, 80)).astype(np.float32), header=wcs.to_header())
     images = {b: str(tmp_path / f"{b}.fits") for b in ("g", "r")}
     coords = wcs.pixel_to_world(rng.uniform(15, 65, 20), rng.uniform(15, 65, 20))
     ids, scores = score_images(clf, images, coords, 16, batch_size=8, num_workers=2, progress=False)

@@ -6,9 +6,17 @@ import shutil
 import numpy as np
 import pytest
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+]
 
 N_OBJECTS = 96
 ANOMALY_ROWS = (3, 17, 29, 41, 58, 77)
@@ -32,7 +40,7 @@ def make_cutouts(n=N_OBJECTS, size=32, seed=0):
     rng = np.random.default_rng(seed)
     data = rng.normal(0.0, 1.0, size=(n, 2, size, size)).astype(np.float32)
     yy, xx = np.mgrid[:size, :size]
-    blob = np.exp(-((yy - size / 2) ** 2 + (xx - size / 2) ** 2) / (2 * 3.0 ** 2)).astype(np.float32)
+    blob = np.exp(-((yy - size / 2) ** 2 + (xx - size / 2) ** 2) / (2 * 3.0**2)).astype(np.float32)
     for i in range(n):
         data[i] += 4 * blob * np.array([0.5, 1.0])[:, None, None]  # an ordinary source
     for i in ANOMALY_ROWS:
@@ -43,8 +51,7 @@ def make_cutouts(n=N_OBJECTS, size=32, seed=0):
     return CutoutSet.from_arrays(data, ids=ids, bands=["g", "r"], coords=coords)
 
 
-START_LABELS = {"src003": "anomaly", "src017": "anomaly", "src000": "normal", "src001": "normal",
-                "src002": "normal"}
+START_LABELS = {"src003": "anomaly", "src017": "anomaly", "src000": "normal", "src001": "normal", "src002": "normal"}
 
 
 def build_workdir(path):
@@ -55,9 +62,14 @@ def build_workdir(path):
     os.makedirs(path, exist_ok=True)
     h5 = os.path.join(path, "cutouts.h5")
     make_cutouts().to_hdf5(h5)
-    session = ActiveLearningSession(CutoutSet.from_hdf5(h5), classifier=FlatEmbedder(),
-                                    workdir=os.path.join(path, "session"), user="tester",
-                                    default_mode="fast", labels=START_LABELS)
+    session = ActiveLearningSession(
+        CutoutSet.from_hdf5(h5),
+        classifier=FlatEmbedder(),
+        workdir=os.path.join(path, "session"),
+        user="tester",
+        default_mode="fast",
+        labels=START_LABELS,
+    )
     session.train(mode="fast", progress=False)
     session.close()
     return os.path.join(path, "session")
@@ -102,8 +114,9 @@ def _chromium_path():
 
 def _no_browser(reason):
     if os.environ.get("CI"):
-        pytest.fail(f"browser tests need Chromium and Playwright in CI: {reason} "
-                    "(run: bash .ci/browser_setup.sh .venv)")
+        pytest.fail(
+            f"browser tests need Chromium and Playwright in CI: {reason} (run: bash .ci/browser_setup.sh .venv)"
+        )
     pytest.skip(f"no browser: {reason} (run: bash .ci/browser_setup.sh <venv>)")
 
 

@@ -52,8 +52,11 @@ def wait_label(page, obj_id, label):
 def shot(page, name):
     import tempfile
 
-    folder = SHOTS if os.environ.get("ANOMALYMATCH_ASTRO_SCREENSHOTS") == "docs" else \
-        Path(tempfile.gettempdir()) / "anomalymatch_astro_ui_shots"
+    folder = (
+        SHOTS
+        if os.environ.get("ANOMALYMATCH_ASTRO_SCREENSHOTS") == "docs"
+        else Path(tempfile.gettempdir()) / "anomalymatch_astro_ui_shots"
+    )
     folder.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(folder / name), full_page=False)
     assert (folder / name).stat().st_size > 0
@@ -111,8 +114,8 @@ def drive(page, workdir, n_tiles, shot_prefix):
     page.select_option("[data-testid=mode]", "fast")
     page.click("[data-testid=retrain]")
     page.wait_for_function(
-        "() => document.querySelector('[data-testid=message]').textContent.includes('retrained (fast)')",
-        timeout=60_000)
+        "() => document.querySelector('[data-testid=message]').textContent.includes('retrained (fast)')", timeout=60_000
+    )
     page.wait_for_selector("[data-testid=progress]", state="hidden")
     page.wait_for_function(f"() => document.querySelectorAll('[data-testid=tile]').length === {n_tiles}")
     after = tile_ids(page)
@@ -161,9 +164,21 @@ def test_widget_under_voila(ui_page, workdir, tmp_path):
     nb = write_label_notebook(workdir, tmp_path / "label.ipynb", page_size=8)
     port, token = _free_port(), "voila-test-token-0123456789"
     log = open(tmp_path / "voila.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "voila", "--no-browser", f"--port={port}",
-                             "--Voila.ip=127.0.0.1", f"--token={token}", os.path.basename(nb)],
-                            cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "voila",
+            "--no-browser",
+            f"--port={port}",
+            "--Voila.ip=127.0.0.1",
+            f"--token={token}",
+            os.path.basename(nb),
+        ],
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 90
         while True:

@@ -16,9 +16,13 @@ from anomalymatch_astro.cli import main
 def start_cli(workdir, *extra):
     """Start ``python -m anomalymatch_astro label`` and return (process, url)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "anomalymatch_astro", "label", "--workdir", workdir,
-                             "--page-size", "8", *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "anomalymatch_astro", "label", "--workdir", workdir, "--page-size", "8", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     deadline = time.monotonic() + 60
     lines = []
     while time.monotonic() < deadline:
@@ -67,9 +71,11 @@ def test_cli_errors(tmp_path, capsys):
 
 
 def test_import_is_light():
-    code = ("import sys, anomalymatch_astro.ui, anomalymatch_astro.cli._label; "
-            "heavy = [m for m in ('torch', 'anywidget', 'ipywidgets', 'matplotlib.pyplot') "
-            "if m in sys.modules]; "
-            "print(heavy); sys.exit(1 if heavy else 0)")
+    code = (
+        "import sys, anomalymatch_astro.ui, anomalymatch_astro.cli._label; "
+        "heavy = [m for m in ('torch', 'anywidget', 'ipywidgets', 'matplotlib.pyplot') "
+        "if m in sys.modules]; "
+        "print(heavy); sys.exit(1 if heavy else 0)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr

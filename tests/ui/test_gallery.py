@@ -36,7 +36,7 @@ def test_state_is_json_and_ranked(session):
     assert ranks == sorted(ranks)
     # the unlabelled injected anomalies come first
     expected = {f"src{i:03d}" for i in ANOMALY_ROWS} - set(START_LABELS)
-    assert set(ids[:len(expected)]) == expected
+    assert set(ids[: len(expected)]) == expected
     tile = st["tiles"][0]
     assert tile["image"].startswith("data:image/png;base64,")
     assert 149 < tile["ra"] < 151 and set(tile["links"]) == {"Legacy Survey", "ESASky", "SIMBAD"}
@@ -123,9 +123,12 @@ def test_missing_cutout_shown(session, monkeypatch):
 
 def test_no_candidates(tmp_path):
     cs = make_cutouts(n=4)
-    s = ActiveLearningSession(cs, classifier=FlatEmbedder(), user="t",
-                              labels={"src000": "anomaly", "src001": "normal", "src002": "normal",
-                                      "src003": "normal"})
+    s = ActiveLearningSession(
+        cs,
+        classifier=FlatEmbedder(),
+        user="t",
+        labels={"src000": "anomaly", "src001": "normal", "src002": "normal", "src003": "normal"},
+    )
     st = Gallery(s).state()
     assert st["tiles"] == [] and "every object is labelled" in st["message"]
 
@@ -151,17 +154,20 @@ def test_paging_views_and_strategies(session):
     assert st["page"] == 0 and st["message"] == "no more candidates"
 
 
-@pytest.mark.parametrize("request_, text", [
-    ("nope", "JSON object"),
-    ({"action": "rm -rf"}, "unknown action"),
-    ({"action": "label", "id": "src050", "label": "weird"}, "label must be one of"),
-    ({"action": "label", "id": "nosuch", "label": "anomaly"}, "not in the cutouts"),
-    ({"action": "label", "id": "src050", "label": "anomaly", "extra": 1}, "unexpected parameter"),
-    ({"action": "view", "view": "band:z"}, "view must be one of"),
-    ({"action": "strategy", "strategy": "similar"}, "needs an object"),
-    ({"action": "mode", "mode": "slow"}, "mode must be one of"),
-    ({"action": "page", "page": -1}, "page must be"),
-])
+@pytest.mark.parametrize(
+    "request_, text",
+    [
+        ("nope", "JSON object"),
+        ({"action": "rm -rf"}, "unknown action"),
+        ({"action": "label", "id": "src050", "label": "weird"}, "label must be one of"),
+        ({"action": "label", "id": "nosuch", "label": "anomaly"}, "not in the cutouts"),
+        ({"action": "label", "id": "src050", "label": "anomaly", "extra": 1}, "unexpected parameter"),
+        ({"action": "view", "view": "band:z"}, "view must be one of"),
+        ({"action": "strategy", "strategy": "similar"}, "needs an object"),
+        ({"action": "mode", "mode": "slow"}, "mode must be one of"),
+        ({"action": "page", "page": -1}, "page must be"),
+    ],
+)
 def test_dispatch_reports_errors(session, request_, text):
     g = Gallery(session)
     labels = session.labels

@@ -37,8 +37,13 @@ def request(srv, method, path, *, body=None, headers=None, host=None):
 
 
 def action(srv, obj):
-    status, _, body = request(srv, "POST", "/api/action", body=json.dumps(obj).encode(),
-                              headers={TOKEN_HEADER: TOKEN, "Content-Type": "application/json"})
+    status, _, body = request(
+        srv,
+        "POST",
+        "/api/action",
+        body=json.dumps(obj).encode(),
+        headers={TOKEN_HEADER: TOKEN, "Content-Type": "application/json"},
+    )
     assert status == 200
     return json.loads(body)
 
@@ -59,8 +64,9 @@ def test_listens_on_loopback_with_random_token(session):
         LabelServer(session, token="short")
 
 
-@pytest.mark.parametrize("path", ["/", "/api/state", "/static/gallery.js", "/?token=wrong", "/?token=",
-                                  "/?token=" + TOKEN[:-1]])
+@pytest.mark.parametrize(
+    "path", ["/", "/api/state", "/static/gallery.js", "/?token=wrong", "/?token=", "/?token=" + TOKEN[:-1]]
+)
 def test_token_required(server, path):
     status, _, body = request(server, "GET", path)
     assert status == 403
@@ -75,8 +81,7 @@ def test_token_routes(server, session):
     cookie = headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     # the cookie alone is accepted (static files loaded by the page), and the header
-    status, headers, body = request(server, "GET", "/static/gallery.js",
-                                    headers={"Cookie": cookie.split(";")[0]})
+    status, headers, body = request(server, "GET", "/static/gallery.js", headers={"Cookie": cookie.split(";")[0]})
     assert status == 200 and headers["Content-Type"].startswith("text/javascript") and b"export" in body
     status, _, body = request(server, "GET", "/api/state", headers={TOKEN_HEADER: TOKEN})
     assert status == 200 and len(json.loads(body)["tiles"]) == 6
@@ -91,11 +96,20 @@ def test_host_header_checked(server):
     assert status == 200
 
 
-@pytest.mark.parametrize("path", [
-    "/static/../_server.py", "/static/..%2f_server.py", "/static/%2e%2e/%2e%2e/cli/_label.py",
-    "/static/..\\_server.py", "/static//etc/passwd", "/static/%2fetc%2fpasswd", "/static/./gallery.js",
-    "/static/gallery.js%00.png", "/static/..%5c..%5cpyproject.toml",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/../_server.py",
+        "/static/..%2f_server.py",
+        "/static/%2e%2e/%2e%2e/cli/_label.py",
+        "/static/..\\_server.py",
+        "/static//etc/passwd",
+        "/static/%2fetc%2fpasswd",
+        "/static/./gallery.js",
+        "/static/gallery.js%00.png",
+        "/static/..%5c..%5cpyproject.toml",
+    ],
+)
 def test_path_traversal_refused(server, path):
     sep = "&" if "?" in path else "?"
     status, _, body = request(server, "GET", f"{path}{sep}token={TOKEN}")
@@ -138,8 +152,7 @@ def test_oversize_and_malformed_bodies(server, session):
     conn.endheaders()
     assert conn.getresponse().status == 411
     conn.close()
-    status, _, _ = request(server, "POST", "/api/action", body=b"\xff{not json",
-                           headers={TOKEN_HEADER: TOKEN})
+    status, _, _ = request(server, "POST", "/api/action", body=b"\xff{not json", headers={TOKEN_HEADER: TOKEN})
     assert status == 400
     status, _, _ = request(server, "POST", "/api/action", body=b"{}")  # no token
     assert status == 403

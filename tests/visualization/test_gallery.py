@@ -9,8 +9,9 @@ from anomalymatch_astro.visualization import plot_gallery
 def test_gallery_png(tmp_path):
     rng = np.random.default_rng(0)
     cs = CutoutSet.from_arrays(rng.normal(size=(10, 3, 16, 16)), bands=["g", "r", "i"])
-    fig = plot_gallery(cs, ids=["obj3", "obj1", "obj7"], scores=[0.9, 0.5, 0.1],
-                       labels={"obj3": "lens"}, ncols=2, title="top")
+    fig = plot_gallery(
+        cs, ids=["obj3", "obj1", "obj7"], scores=[0.9, 0.5, 0.1], labels={"obj3": "lens"}, ncols=2, title="top"
+    )
     assert len([ax for ax in fig.axes if ax.images]) == 3
     fig.savefig(tmp_path / "g.png")
     assert (tmp_path / "g.png").stat().st_size > 1000

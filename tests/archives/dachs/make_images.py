@@ -75,9 +75,7 @@ def build_images():
     with fits.open(io.BytesIO(raw)) as hdul:
         for band, hdu in zip(CANDELS_BANDS, hdul[1:4]):
             hdr = _clean_header(hdu.header, filt=band, telescope="HST", instrument="ACS", obj="GOODS-N")
-            out[f"candels_{band.lower()}.fits"] = fits.PrimaryHDU(
-                np.asarray(hdu.data, dtype=np.float32), header=hdr
-            )
+            out[f"candels_{band.lower()}.fits"] = fits.PrimaryHDU(np.asarray(hdu.data, dtype=np.float32), header=hdr)
     with fits.open(m13_path()) as hdul:
         hdr = _clean_header(hdul[0].header, filt="DSS2", telescope="Palomar", instrument="DSS", obj="M13")
         out["m13.fits"] = fits.PrimaryHDU(np.asarray(hdul[0].data, dtype=np.float32), header=hdr)
