@@ -9,13 +9,8 @@ imported when a name that needs them is first used.
 """
 
 import importlib
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as _version
 
-try:
-    __version__ = _version("anomalymatch_astro")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0"
+from .utils._version import __version__
 
 # public name -> module that defines it (imported on first use)
 _LAZY = {

@@ -770,7 +770,7 @@ class ActiveLearningSession:
     # ------------------------------------------------------------------ output
     def provenance(self):
         """Provenance of the current scores (for table metadata)."""
-        from .. import __version__
+        from ..utils._version import __version__
 
         prov = {
             "anomalymatch_astro_version": __version__,

@@ -1,19 +1,5 @@
-"""Errors of the archives subpackage."""
+"""Errors of the archives subpackage (defined with the others in `anomalymatch_astro.utils.exceptions`)."""
 
-from ..utils.exceptions import ArchiveError
+from ..utils.exceptions import NoCoverageError
 
 __all__ = ["NoCoverageError"]
-
-
-class NoCoverageError(ArchiveError):
-    """A service has no image of some band at some positions.
-
-    Attributes
-    ----------
-    ids : list of str
-        The positions without coverage.
-    """
-
-    def __init__(self, message, ids=()):
-        super().__init__(message)
-        self.ids = list(ids)

@@ -451,7 +451,7 @@ def export_astronomaly(
     _write_frame_parquet(directory / "visualisation.parquet", [ids[k] for k in vis_rows], ["0", "1"], vis)
 
     # the loader
-    from .. import __version__
+    from ..utils._version import __version__
 
     (directory / "astronomaly_pipeline.py").write_text(
         LOADER_TEMPLATE.replace("{version}", __version__), encoding="utf-8"

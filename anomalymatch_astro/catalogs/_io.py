@@ -19,7 +19,7 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import MaskedColumn, QTable, Table
 
-from ..utils.exceptions import FITSReadError, InvalidInputError
+from ..utils.exceptions import InvalidInputError, ReadError
 
 __all__ = ["write_table", "read_table", "TABLE_FORMATS"]
 
@@ -262,7 +262,7 @@ def read_table(path, *, format=None):
     fmt = resolve_format(path, format)
     if not os.path.exists(path):
         msg = f"table file {path!r} does not exist"
-        raise FITSReadError(msg)
+        raise ReadError(msg)
     try:
         if fmt == "votable":
             from astropy.io.votable import parse
@@ -290,7 +290,7 @@ def read_table(path, *, format=None):
             record = table.meta.pop(_IO_KEY, {})
     except (OSError, ValueError, KeyError) as exc:
         msg = f"could not read the table {path!r} as {fmt}: {exc}"
-        raise FITSReadError(msg) from exc
+        raise ReadError(msg) from exc
     return _restore(table, record)
 
 

@@ -211,7 +211,7 @@ def scores_to_table(cutouts, scores, *, labels=None, label_records=None, provena
                 log.debug("column %r of the cutouts table clashes with a catalogue column; skipped", name)
             continue
         table[name] = base[name]
-    from .. import __version__
+    from ..utils._version import __version__
 
     meta = {
         "anomalymatch_astro_version": __version__,

@@ -36,7 +36,7 @@ _CONFIG = "config.json"
 
 
 def _package_version():
-    from .. import __version__
+    from ..utils._version import __version__
 
     return __version__
 

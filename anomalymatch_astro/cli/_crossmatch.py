@@ -33,17 +33,17 @@ def run(args):
 
     from ..catalogs import crossmatch, read_table, write_table
     from ..catalogs._io import TABLE_FORMATS
-    from ..utils.exceptions import FITSReadError, InvalidInputError
+    from ..utils.exceptions import InvalidInputError, ReadError
     from . import read_catalog
 
     candidates = read_table(args.candidates)
     if not os.path.exists(args.catalog):
         msg = f"catalogue file {args.catalog!r} does not exist"
-        raise FITSReadError(msg)
+        raise ReadError(msg)
     if args.catalog.lower().endswith(tuple(e for ends in TABLE_FORMATS.values() for e in ends)):
         catalog = read_table(args.catalog)
     else:
-        catalog = read_catalog(args.catalog, table_class=QTable, error=FITSReadError)
+        catalog = read_catalog(args.catalog, table_class=QTable, error=ReadError)
     if bool(args.ra_column) != bool(args.dec_column):
         msg = "give both --ra-column and --dec-column, or neither"
         raise InvalidInputError(msg)

@@ -30,8 +30,8 @@ from astropy.table import QTable, Table, vstack
 from ..utils.exceptions import (
     AnomalyMatchError,
     BandMismatchError,
-    FITSReadError,
     InvalidInputError,
+    ReadError,
     UnknownIDError,
     WriteError,
 )
@@ -125,7 +125,7 @@ class _ShardedFile:
                         f"{self.path!r} is not an anomalymatch_astro CutoutSet file "
                         f"(format attribute {f.attrs.get('format')!r})"
                     )
-                    raise FITSReadError(msg)
+                    raise ReadError(msg)
                 self.bands = tuple(json.loads(f.attrs["bands"]))
                 self.image_shape = tuple(int(x) for x in f.attrs["image_shape"])
                 self.meta = json.loads(f.attrs.get("meta", "{}"))
@@ -159,14 +159,14 @@ class _ShardedFile:
                         raise ValueError(msg)
                     self.shard_names.append(name)
                     self.shard_sizes.append(grp["data"].shape[0])
-        except FITSReadError:
+        except ReadError:
             raise
         except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:  # h5py: all of these
             msg = (
                 f"could not read CutoutSet file {self.path!r}: {exc}. The file may be truncated "
                 "or not an HDF5 file; re-create it with CutoutSet.to_hdf5"
             )
-            raise FITSReadError(msg) from exc
+            raise ReadError(msg) from exc
         self.offsets = np.concatenate([[0], np.cumsum(self.shard_sizes)]).astype(np.int64)
 
     def __len__(self):
@@ -177,7 +177,7 @@ class _ShardedFile:
             f"could not read CutoutSet file {self.path!r}: {type(exc).__name__}: {exc}. The file is "
             "damaged (truncated or changed since it was opened); re-create it with CutoutSet.to_hdf5"
         )
-        return FITSReadError(msg)
+        return ReadError(msg)
 
     def read_table(self):
         tables = []
@@ -332,7 +332,7 @@ class CutoutSet:
         """
         if not os.path.exists(path):
             msg = f"CutoutSet file {os.fspath(path)!r} does not exist"
-            raise FITSReadError(msg)
+            raise ReadError(msg)
         source = _ShardedFile(path)
         table = source.read_table()
         if len(table) != len(source) or "id" not in table.colnames:
@@ -340,7 +340,7 @@ class CutoutSet:
                 f"{os.fspath(path)!r}: {len(table)} metadata rows (columns {table.colnames[:5]}) for "
                 f"{len(source)} cutouts; the file is damaged: re-create it with CutoutSet.to_hdf5"
             )
-            raise FITSReadError(msg)
+            raise ReadError(msg)
         cs = cls(
             None, table, source.bands, meta=source.meta, source=source, index=np.arange(len(source), dtype=np.int64)
         )

@@ -16,7 +16,7 @@ from astropy.nddata import NDData
 from astropy.wcs import WCS, FITSFixedWarning
 from astropy.wcs.utils import wcs_to_celestial_frame
 
-from ..utils.exceptions import AnomalyMatchError, FITSReadError, InvalidInputError, MissingWCSError
+from ..utils.exceptions import AnomalyMatchError, InvalidInputError, MissingWCSError, ReadError
 
 __all__ = ["ImageInput", "parse_image", "parse_images"]
 
@@ -120,7 +120,7 @@ class _SectionView:
 def _from_hdu(hdu, source, hdul=None):
     if hdu.header.get("NAXIS", 0) < 2 and not isinstance(hdu, fits.CompImageHDU):
         msg = f"{source} holds no image data (NAXIS={hdu.header.get('NAXIS', 0)})"
-        raise FITSReadError(msg)
+        raise ReadError(msg)
     wcs = _celestial_wcs(hdu.header, source)
     # Plain float/int images: the memory map is lazy and fast.  Tile-compressed or scaled
     # (BSCALE/BZERO) images: .section reads and scales only the tiles/rows that are sliced.
@@ -131,7 +131,7 @@ def _from_hdu(hdu, source, hdul=None):
         data = hdu.data
     if data is None:
         msg = f"{source} holds no image data"
-        raise FITSReadError(msg)
+        raise ReadError(msg)
     data = _squeeze_to_2d(data, source)
     return ImageInput(data=data, wcs=wcs, source=source, unit=hdu.header.get("BUNIT"), _hdul=hdul)
 
@@ -143,14 +143,14 @@ def _first_image_hdu(hdul, source):
         ):
             return i, hdu
     msg = f"{source} contains no image extension; give the HDU that holds the image"
-    raise FITSReadError(msg)
+    raise ReadError(msg)
 
 
 def _open_path(path, ext=None):
     path = os.fspath(path)
     if not os.path.exists(path):
         msg = f"FITS file {path!r} does not exist"
-        raise FITSReadError(msg)
+        raise ReadError(msg)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", VerifyWarning)
@@ -160,7 +160,7 @@ def _open_path(path, ext=None):
             f"could not open {path!r} as FITS ({type(exc).__name__}: {exc}); the file may be "
             "truncated or corrupt: download or copy it again"
         )
-        raise FITSReadError(msg) from exc
+        raise ReadError(msg) from exc
     try:
         if ext is None:
             ext, hdu = _first_image_hdu(hdul, repr(path))
@@ -177,7 +177,7 @@ def _open_path(path, ext=None):
             f"could not read the image in {path!r} ({type(exc).__name__}: {exc}); the file may be "
             "truncated or corrupt: download or copy it again"
         )
-        raise FITSReadError(msg) from exc
+        raise ReadError(msg) from exc
     return image
 
 
@@ -193,7 +193,7 @@ def _check_readable(image, path):
             f"{path!r}: the image data cannot be read ({type(exc).__name__}: {exc}); the file is "
             "probably truncated: download or copy it again"
         )
-        raise FITSReadError(msg) from exc
+        raise ReadError(msg) from exc
 
 
 def parse_image(image, *, ext=None):
@@ -214,7 +214,7 @@ def parse_image(image, *, ext=None):
 
     Raises
     ------
-    FITSReadError
+    ReadError
         Missing, truncated or corrupt files, or no image data.
     MissingWCSError
         No celestial WCS.

@@ -11,6 +11,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 __all__ = [
     "AnomalyMatchError",
     "InvalidInputError",
+    "ReadError",
     "FITSReadError",
     "MissingWCSError",
     "NoOverlapError",
@@ -20,6 +21,7 @@ __all__ = [
     "CheckpointError",
     "ArchiveError",
     "ServiceError",
+    "NoCoverageError",
     "WriteError",
     "AnomalyMatchWarning",
     "PartialOverlapWarning",
@@ -35,8 +37,12 @@ class InvalidInputError(AnomalyMatchError, ValueError):
     """An argument has the wrong type, shape, unit or value."""
 
 
-class FITSReadError(AnomalyMatchError, OSError):
-    """A FITS file is missing, truncated, corrupt or has no image data."""
+class ReadError(AnomalyMatchError, OSError):
+    """A file the package reads (FITS, HDF5, Parquet, ECSV, JSON ...) is missing, truncated or corrupt."""
+
+
+#: The former name of `ReadError` (FITS was the first format read); kept so that old code still works.
+FITSReadError = ReadError
 
 
 class MissingWCSError(InvalidInputError):
@@ -93,6 +99,20 @@ class ArchiveError(AnomalyMatchError, OSError):
 
 class ServiceError(ArchiveError):
     """A VO service answered with an error document (e.g. an error VOTable)."""
+
+
+class NoCoverageError(ArchiveError):
+    """A service has no image of some band at some positions.
+
+    Attributes
+    ----------
+    ids : list of str
+        The positions without coverage.
+    """
+
+    def __init__(self, message, ids=()):
+        super().__init__(message)
+        self.ids = list(ids)
 
 
 class WriteError(AnomalyMatchError, OSError):
