@@ -22,8 +22,7 @@ import time
 import h5py
 import numpy as np
 
-from ..embeddings import HEADS, EmbeddingCache, compute_embeddings, embedding_key, fit_pca, make_head
-from ..embeddings._heads import _ranks01
+from ..embeddings import HEADS, EmbeddingCache, compute_embeddings, embedding_key, fit_pca, make_head, rank_normalize
 from ..utils import parse_labels
 from ..utils._hashing import ids_digest
 from ..utils._labels import label_word
@@ -108,7 +107,7 @@ def combine_scores(parts):
     parts = [np.asarray(v, dtype=np.float64) for v in parts.values()]
     if len(parts) == 1:
         return parts[0]
-    return np.mean([_ranks01(p) for p in parts], axis=0)
+    return np.mean([rank_normalize(p) for p in parts], axis=0)
 
 
 @dataclasses.dataclass

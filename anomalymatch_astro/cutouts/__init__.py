@@ -1,12 +1,13 @@
 """Cutouts: WCS-aware multi-band extraction from FITS images, and the `CutoutSet` container."""
 
-from ._collection import CutoutSet, concatenate
+from ._collection import CutoutSet, concatenate, default_ids
 from ._extract import cutout_wcs, make_cutouts, parse_positions
 from ._io import ImageInput, parse_image, parse_images
 
 __all__ = [
     "CutoutSet",
     "concatenate",
+    "default_ids",
     "make_cutouts",
     "cutout_wcs",
     "parse_positions",

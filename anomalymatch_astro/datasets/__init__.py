@@ -18,17 +18,27 @@ from ._benchmarks import (
     make_morphology_set,
     start_labels,
 )
-from ._local import GALAXY_MNIST_CLASSES, IMAGE_EXTENSIONS, find_local_sets, load_galaxy_mnist, load_image_folder
+from ._local import (
+    GALAXY_MNIST_CLASSES,
+    GALAXY_MNIST_FILES,
+    IMAGE_EXTENSIONS,
+    find_local_sets,
+    image_folder_classes,
+    load_galaxy_mnist,
+    load_image_folder,
+)
 from ._mock_survey import ANOMALY_KINDS, MockSurvey, make_lens_survey, make_mock_survey
 
 __all__ = [
     "ANOMALY_KINDS",
     "BENCHMARK_SETS",
     "GALAXY_MNIST_CLASSES",
+    "GALAXY_MNIST_FILES",
     "IMAGE_EXTENSIONS",
     "MORPHOLOGY_CLASSES",
     "MockSurvey",
     "find_local_sets",
+    "image_folder_classes",
     "load_benchmark_set",
     "load_galaxy_mnist",
     "load_image_folder",

@@ -23,7 +23,15 @@ from ..utils import progress_bar
 from ..utils.exceptions import InvalidInputError
 from ._benchmarks import _class_counts, _split
 
-__all__ = ["GALAXY_MNIST_CLASSES", "IMAGE_EXTENSIONS", "load_galaxy_mnist", "load_image_folder", "find_local_sets"]
+__all__ = [
+    "GALAXY_MNIST_CLASSES",
+    "GALAXY_MNIST_FILES",
+    "IMAGE_EXTENSIONS",
+    "load_galaxy_mnist",
+    "load_image_folder",
+    "find_local_sets",
+    "image_folder_classes",
+]
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +41,9 @@ GALAXY_MNIST_CLASSES = ("smooth_round", "smooth_cigar", "edge_on_disk", "unbarre
 #: File name endings (case-insensitive) that `load_image_folder` reads as images.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 
-_GALAXY_MNIST_FILES = {"train": "train_dataset.hdf5", "test": "test_dataset.hdf5"}
+#: File names of the two splits of a GalaxyMNIST copy (as its authors publish them).
+GALAXY_MNIST_FILES = {"train": "train_dataset.hdf5", "test": "test_dataset.hdf5"}
+_GALAXY_MNIST_FILES = GALAXY_MNIST_FILES
 _SPLIT_FOLDERS = ("train", "val", "validation", "test")
 _SPLIT_CSVS = ("train.csv", "val.csv", "test.csv")
 _PICKLE_SUFFIXES = (".pkl", ".pickle")
@@ -479,6 +489,22 @@ def _read_split_csvs(p, csvs):
                 seen[fname] = label
                 records.append((f"images/{fname}", label, c.stem))
     return records
+
+
+def image_folder_classes(path):
+    """The class names of an image-folder copy (miniImageNet or any ImageNet-style folder), sorted.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The folder of the copy (any layout that `load_image_folder` reads).
+
+    Returns
+    -------
+    tuple of str
+    """
+    records, _ = _scan_image_folder(Path(path))
+    return tuple(sorted({r[1] for r in records}))
 
 
 def _scan_image_folder(p):

@@ -8,7 +8,7 @@ built on them.
 """
 
 from ._cache import EmbeddingCache, compute_embeddings, embedding_key, rotation_averaged
-from ._heads import HEADS, EnsembleHead, KNNHead, LabelSpreadingHead, LogisticHead, fit_pca, make_head
+from ._heads import HEADS, EnsembleHead, KNNHead, LabelSpreadingHead, LogisticHead, fit_pca, make_head, rank_normalize
 
 __all__ = [
     "EmbeddingCache",
@@ -22,4 +22,5 @@ __all__ = [
     "fit_pca",
     "make_head",
     "HEADS",
+    "rank_normalize",
 ]

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..utils.exceptions import InvalidInputError, LabelError
 
-__all__ = ["LogisticHead", "KNNHead", "LabelSpreadingHead", "EnsembleHead", "fit_pca", "HEADS", "make_head"]
+__all__ = ["LogisticHead", "KNNHead", "LabelSpreadingHead", "EnsembleHead", "fit_pca", "HEADS", "make_head", "rank_normalize"]
 
 log = logging.getLogger(__name__)
 
@@ -325,8 +325,28 @@ class LabelSpreadingHead:
         return out
 
 
-def _ranks01(s):
-    """Ranks scaled to [0, 1] (ties share the mean rank)."""
+def rank_normalize(scores):
+    """Ranks of ``scores`` scaled to [0, 1] (ties share the mean rank).
+
+    The common scale on which scores of different heads or models are averaged.
+
+    Parameters
+    ----------
+    scores : array-like, shape (N,)
+        Any scores; only their order matters.
+
+    Returns
+    -------
+    numpy.ndarray, shape (N,)
+        0 for the lowest score, 1 for the highest (0.5 for every object when N < 2).
+
+    Examples
+    --------
+    >>> from anomalymatch_astro.embeddings import rank_normalize
+    >>> rank_normalize([0.2, 10.0, -3.0]).tolist()
+    [0.5, 1.0, 0.0]
+    """
+    s = scores
     from scipy.stats import rankdata
 
     s = np.asarray(s, dtype=np.float64)
@@ -408,7 +428,7 @@ class EnsembleHead:
         if not self.members:
             msg = "the head is not fitted; call fit() first"
             raise InvalidInputError(msg)
-        return np.mean([_ranks01(h.score(embeddings[:, cols])) for cols, h in self.members], axis=0)
+        return np.mean([rank_normalize(h.score(embeddings[:, cols])) for cols, h in self.members], axis=0)
 
 
 #: Head names accepted by `make_head` and by the session's ``head=`` argument.
