@@ -21,7 +21,16 @@ import numpy as np
 
 from ..utils.exceptions import InvalidInputError, LabelError
 
-__all__ = ["LogisticHead", "KNNHead", "LabelSpreadingHead", "EnsembleHead", "fit_pca", "HEADS", "make_head", "rank_normalize"]
+__all__ = [
+    "LogisticHead",
+    "KNNHead",
+    "LabelSpreadingHead",
+    "EnsembleHead",
+    "fit_pca",
+    "HEADS",
+    "make_head",
+    "rank_normalize",
+]
 
 log = logging.getLogger(__name__)
 
