@@ -1,3 +1,5 @@
+"""``python -m anomalymatch_astro``: the command line (same as ``anomalymatch-astro``)."""
+
 import sys
 
 from .cli import main

@@ -1,6 +1,5 @@
 """Execute every tutorial notebook in notebooks/ (offline) and fail on any error."""
 
-import os
 import pathlib
 
 import pytest
@@ -25,7 +24,11 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
         o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"
     ]
     assert not errors
-    assert os.listdir(tmp_path) is not None
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    not_run = [i for i, c in enumerate(code_cells) if c.get("execution_count") is None]
+    assert not not_run, f"code cells {not_run} of {path.name} did not run"
+    shown = [o for c in code_cells for o in c.get("outputs", [])]
+    assert shown, f"{path.name} ran but showed nothing: a tutorial should show its results"
 
 
 def test_there_are_notebooks():

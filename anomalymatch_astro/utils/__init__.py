@@ -1,9 +1,9 @@
-"""Shared utilities: the package's exceptions, progress bars, optional dependencies and run manifests."""
+"""Shared utilities: the package's exceptions, atomic writes, progress bars, labels, hashing and run manifests."""
 
 from . import exceptions
 from ._atomic import atomic_path, replace_atomic, write_bytes_atomic, write_json_atomic
 from ._hashing import ids_digest
-from ._labels import LABEL_VALUES, parse_labels, read_labels
+from ._labels import LABEL_VALUES, label_word, parse_labels, read_labels
 from ._manifest import write_manifest
 from ._progress import progress_bar
 
@@ -15,6 +15,7 @@ __all__ = [
     "write_json_atomic",
     "parse_labels",
     "read_labels",
+    "label_word",
     "LABEL_VALUES",
     "progress_bar",
     "write_manifest",

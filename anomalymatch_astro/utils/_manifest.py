@@ -7,11 +7,13 @@ command line, the sha256 of every input file, the seeds and the configuration.
 
 import datetime
 import hashlib
-import json
 import os
 import platform
 import sys
 from importlib import metadata
+
+from ._atomic import write_json_atomic
+from .exceptions import WriteError
 
 __all__ = ["write_manifest", "manifest_path", "file_sha256"]
 
@@ -112,7 +114,7 @@ def _versions():
 
 
 def write_manifest(output, *, config=None, inputs=(), seeds=None, extra=None, command=None):
-    """Write ``<output>.manifest.json``: how ``output`` was made, to reproduce it.
+    r"""Write ``<output>.manifest.json``: how ``output`` was made, to reproduce it.
 
     Parameters
     ----------
@@ -144,7 +146,7 @@ def write_manifest(output, *, config=None, inputs=(), seeds=None, extra=None, co
     >>> folder = tempfile.mkdtemp()
     >>> out = os.path.join(folder, "scores.ecsv")
     >>> with open(out, "w") as f:
-    ...     _ = f.write("id,score\\n")
+    ...     _ = f.write("id,score\n")
     >>> path = write_manifest(out, config={"batch_size": 8}, inputs=[out], seeds=0)
     >>> info = json.load(open(path))
     >>> info["output"] == os.path.abspath(out), info["seeds"], info["config"]["batch_size"]
@@ -169,16 +171,9 @@ def write_manifest(output, *, config=None, inputs=(), seeds=None, extra=None, co
     path = manifest_path(output)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
     try:
-        with open(tmp, "w") as f:
-            json.dump(info, f, indent=2, sort_keys=True)
-        os.replace(tmp, path)
+        write_json_atomic(path, info, indent=2, sort_keys=True)
     except OSError as exc:
-        from .exceptions import WriteError
-
-        if os.path.exists(tmp):
-            os.remove(tmp)
         msg = f"could not write the run manifest {path!r} ({exc}); check free space and permissions"
         raise WriteError(msg) from exc
     return path
