@@ -88,7 +88,7 @@ def run_demo(
     -------
     DemoResult
     """
-    from . import make_cutouts
+    from .cutouts import make_cutouts
     from .datasets import make_mock_survey
     from .visualization import plot_gallery
 
@@ -124,8 +124,8 @@ def run_demo(
     if "learning" not in stages:
         return result
 
-    from . import ActiveLearningSession, AnomalyClassifier
-    from .active_learning import simulate_oracle
+    from .active_learning import ActiveLearningSession, simulate_oracle
+    from .classifier import AnomalyClassifier
     from .datasets import start_labels
 
     t2 = time.perf_counter()
