@@ -9,7 +9,7 @@ import numpy as np
 from astropy import units as u
 from astropy.table import QTable
 
-from ..utils import progress_bar
+from ..utils import progress_bar, write_json_atomic
 from ..utils.exceptions import (
     AnomalyMatchWarning,
     ArchiveError,
@@ -19,6 +19,7 @@ from ..utils.exceptions import (
 )
 from ._client import PROTOCOLS, ArchiveClient
 from ._errors import NoCoverageError
+from ._results import filter_rows
 
 __all__ = ["cutouts_from_service"]
 
@@ -81,10 +82,7 @@ class _Progress:
     def _save(self):
         if not self.path:
             return
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.state, f, indent=1)
-        os.replace(tmp, self.path)
+        write_json_atomic(self.path, self.state, indent=1, sort_keys=False)
 
     def add_part(self, cs):
         if not self.workdir:
@@ -92,9 +90,7 @@ class _Progress:
             return
         name = f"part-{len(self.state['parts']):05d}.h5"
         path = os.path.join(self.workdir, name)
-        tmp = os.path.join(self.workdir, f".tmp-{name}")
-        cs.to_hdf5(tmp, mode="w")
-        os.replace(tmp, path)
+        cs.to_hdf5(path, mode="w")  # written beside, then renamed into place
         self.state["parts"].append({"file": name, "ids": [str(i) for i in cs.ids]})
         self._save()
 
@@ -161,10 +157,8 @@ def _fetch_position(
         tap_table=tap_table,
         tap_async=tap_async,
     )
-    from ._client import _filter_rows
-
     for band, wanted in band_map.items():
-        sub = _filter_rows(rows.copy(), wanted=[wanted], image_format="fits")
+        sub = filter_rows(rows.copy(), wanted=[wanted], image_format="fits")
         if len(sub) == 0:
             missing.append(band)
             continue

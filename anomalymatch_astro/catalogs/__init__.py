@@ -11,7 +11,9 @@ Importing this subpackage is light: regions, pyvo, astroquery and astropy.samp a
 imported only when a function that needs them runs.
 """
 
-from ._astronomaly import export_astronomaly, import_astronomaly_labels, safe_ids
+from ._astronomaly import export_astronomaly
+from ._astronomaly_inputs import safe_ids
+from ._astronomaly_labels import import_astronomaly_labels
 from ._crossmatch import crossmatch
 from ._io import TABLE_FORMATS, read_table, write_table
 from ._regions import write_regions

@@ -20,18 +20,19 @@ Labels given in Astronomaly land in ``bundle/astronomaly_output/ml_scores.csv``;
 import csv
 import json
 import logging
-import re
 import shutil
-import warnings
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 from astropy import units as u
 
-from ..utils._labels import label_word, parse_labels
-from ..utils.exceptions import AnomalyMatchWarning, InvalidInputError, LabelError, UnknownIDError
+from ..utils import atomic_path, label_word, parse_labels, write_bytes_atomic
+from ..utils.exceptions import InvalidInputError
+from ._astronomaly_inputs import features_array, safe_ids, visualisation_array
+from ._astronomaly_labels import import_astronomaly_labels
 
-__all__ = ["export_astronomaly", "import_astronomaly_labels", "safe_ids", "IMAGE_FORMATS"]
+__all__ = ["export_astronomaly", "import_astronomaly_labels", "safe_ids", "IMAGE_FORMATS", "loader_script"]
 
 log = logging.getLogger(__name__)
 
@@ -47,144 +48,23 @@ _BUNDLE_FILES = (
     "visualisation.parquet",
     "astronomaly_pipeline.py",
 )
-_ID_PREFIX = "am_"
-_NUMBER_LIKE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^(nan|inf|infinity)$", re.IGNORECASE)
+#: The loader script shipped as package data; ``{version}`` is replaced by the package version.
+_LOADER_RESOURCE = "astronomaly_loader.py"
 
 
-# ----------------------------------------------------------------------------------------- ids
-def safe_ids(ids):
-    """Ids that survive Astronomaly: usable as file stems, never numbers, no leading zeros.
-
-    Every id becomes ``"am_" + id`` with characters other than letters, digits, ``-`` and
-    ``_`` replaced by ``_``; clashes (also ones that differ only in case, for
-    case-insensitive file systems) get a ``_2``, ``_3`` ... suffix.
-
-    Parameters
-    ----------
-    ids : sequence of str
-        The original (unique) ids.
+def loader_script():
+    """The text of the Astronomaly loader script written as ``astronomaly_pipeline.py``.
 
     Returns
     -------
-    list of str
-        The safe ids, in the same order.
-
-    Examples
-    --------
-    >>> from anomalymatch_astro.catalogs import safe_ids
-    >>> safe_ids(["007", "1.5e3", "NGC 4993", "a/b"])
-    ['am_007', 'am_1_5e3', 'am_NGC_4993', 'am_a_b']
+    str
+        The script (``anomalymatch_astro/catalogs/data/astronomaly_loader.py``) with this
+        package's version in its docstring.
     """
-    out, seen = [], set()
-    for obj_id in map(str, ids):
-        base = _ID_PREFIX + re.sub(r"[^A-Za-z0-9_-]", "_", obj_id)[:100]
-        candidate, k = base, 1
-        while candidate.lower() in seen:
-            k += 1
-            candidate = f"{base}_{k}"
-        seen.add(candidate.lower())
-        out.append(candidate)
-    return out
+    from ..utils._version import __version__
 
-
-def _is_safe(obj_id):
-    return (
-        bool(obj_id)
-        and not _NUMBER_LIKE.match(obj_id)
-        and not obj_id[0].isdigit()
-        and re.fullmatch(r"[A-Za-z0-9_-]+", obj_id) is not None
-    )
-
-
-# ----------------------------------------------------------------------------------------- inputs
-def _features_array(features, ids):
-    """(names, float64 array (N, D)) from an array, or a Table / mapping with one column per feature."""
-    from astropy.table import Table
-
-    if isinstance(features, Table):
-        names = [n for n in features.colnames if n != "id"]
-        if "id" in features.colnames:
-            order = {str(i): k for k, i in enumerate(features["id"])}
-            missing = [i for i in ids if i not in order]
-            if missing:
-                msg = f"{len(missing)} object(s) have no features: {missing[:10]}"
-                raise UnknownIDError(msg, ids=missing)
-            rows = np.array([order[i] for i in ids])
-        else:
-            rows = np.arange(len(features))
-        array = (
-            np.column_stack([np.asarray(features[n], dtype=np.float64)[rows] for n in names])
-            if names
-            else np.zeros((len(rows), 0))
-        )
-    else:
-        array = np.asarray(features, dtype=np.float64)
-        if array.ndim == 1:
-            array = array[:, None]
-        if array.ndim != 2:
-            msg = f"features must be a 2-d array (N, D), got shape {array.shape}"
-            raise InvalidInputError(msg)
-        names = [str(k) for k in range(array.shape[1])]
-    if array.shape[0] != len(ids):
-        msg = f"features have {array.shape[0]} rows for {len(ids)} cutouts; give one row per cutout"
-        raise InvalidInputError(msg)
-    if array.shape[1] == 0:
-        msg = "features have no columns; Astronomaly's active learning needs at least one feature"
-        raise InvalidInputError(msg)
-    bad = ~np.all(np.isfinite(array), axis=1)
-    if np.any(bad):
-        bad_ids = [ids[i] for i in np.flatnonzero(bad)]
-        msg = (
-            f"{len(bad_ids)} object(s) have NaN or infinite features: {bad_ids[:10]}. Astronomaly "
-            "crashes on them; impute them (e.g. with the column median) or leave those objects out "
-            "of the export"
-        )
-        raise InvalidInputError(msg)
-    return [str(n) for n in names], array
-
-
-def _visualisation_array(visualisation, features, ids):
-    """(row indices, float64 (M, 2)) of the 2-D map."""
-    from astropy.table import Table
-
-    if visualisation is None:
-        from sklearn.decomposition import PCA
-
-        n, d = features.shape
-        coords = np.zeros((n, 2))
-        k = min(2, d, n)
-        if k > 0 and n > 1:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # constant features: zero variance
-                coords[:, :k] = PCA(n_components=k, random_state=0).fit_transform(features)
-        coords = np.nan_to_num(coords)
-        return np.arange(n), coords
-    if isinstance(visualisation, Table):
-        cols = [c for c in visualisation.colnames if c != "id"]
-        if "id" not in visualisation.colnames or len(cols) != 2:
-            msg = "a visualisation Table needs an 'id' column and exactly two coordinate columns"
-            raise InvalidInputError(msg)
-        index = {obj_id: k for k, obj_id in enumerate(ids)}
-        vis_ids = [str(i) for i in visualisation["id"]]
-        unknown = [i for i in vis_ids if i not in index]
-        if unknown:
-            msg = (
-                f"{len(unknown)} visualisation id(s) are not among the exported objects: {unknown[:10]}; "
-                "Astronomaly's map view crashes on them"
-            )
-            raise UnknownIDError(msg, ids=unknown)
-        rows = np.array([index[i] for i in vis_ids], dtype=np.int64)
-        coords = np.column_stack([np.asarray(visualisation[c], dtype=np.float64) for c in cols])
-    else:
-        coords = np.asarray(visualisation, dtype=np.float64)
-        if coords.shape != (len(ids), 2):
-            msg = f"visualisation must have shape (N, 2) = ({len(ids)}, 2), got {coords.shape}"
-            raise InvalidInputError(msg)
-        rows = np.arange(len(ids))
-    keep = np.all(np.isfinite(coords), axis=1)
-    if not np.all(keep):
-        log.warning("dropping %d non-finite points from the visualisation", int((~keep).sum()))
-    return rows[keep], coords[keep]
+    template = resources.files(__package__).joinpath("data", _LOADER_RESOURCE).read_text(encoding="utf-8")
+    return template.replace("{version}", __version__)
 
 
 # ----------------------------------------------------------------------------------------- writers
@@ -237,7 +117,8 @@ def _write_frame_parquet(path, ids, names, values):
         [pa.field(n, pa.float64()) for n in names] + [pa.field("id", pa.string())],
         metadata={b"pandas": _pandas_metadata("id", names).encode()},
     )
-    pq.write_table(pa.Table.from_arrays(arrays, schema=schema), path)
+    with atomic_path(path, fsync=False) as tmp:
+        pq.write_table(pa.Table.from_arrays(arrays, schema=schema), tmp)
 
 
 def _fmt_float(value):
@@ -245,7 +126,7 @@ def _fmt_float(value):
 
 
 def _write_csv(path, header, rows):
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    with atomic_path(path, fsync=False) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(header)
         writer.writerows(rows)
@@ -335,7 +216,7 @@ def export_astronomaly(
     visualisation=None,
     image_format="png",
     overwrite=False,
-    progress=False,
+    progress=True,
 ):
     """Write an Astronomaly bundle: images, metadata, features, scores, a 2-D map and the loader script.
 
@@ -412,9 +293,9 @@ def export_astronomaly(
     if not np.all(np.isfinite(p)) or p.min() < 0 or p.max() > 1:
         msg = "scores must be finite probabilities P(anomaly) in [0, 1]; score every cutout before exporting"
         raise InvalidInputError(msg)
-    names, feats = _features_array(features, orig_ids)
+    names, feats = features_array(features, orig_ids)
     label_map = parse_labels(labels, known_ids=orig_ids) if labels is not None else {}
-    vis_rows, vis = _visualisation_array(visualisation, feats, orig_ids)
+    vis_rows, vis = visualisation_array(visualisation, feats, orig_ids)
     ids = safe_ids(orig_ids)
 
     directory = Path(directory)
@@ -424,7 +305,7 @@ def export_astronomaly(
 
     # images/<id>.<ext>
     for rows, pixels in progress_bar(
-        cutouts.iter_batches(256), total=(n + 255) // 256, desc="writing images", progress=progress
+        cutouts.iter_batches(batch_size=256), total=(n + 255) // 256, desc="writing images", progress=progress
     ):
         for row, cutout in zip(rows, pixels):
             _save_image(images / f"{ids[row]}.{image_format}", cutout, image_format)
@@ -451,215 +332,6 @@ def export_astronomaly(
     _write_frame_parquet(directory / "visualisation.parquet", [ids[k] for k in vis_rows], ["0", "1"], vis)
 
     # the loader
-    from ..utils._version import __version__
-
-    (directory / "astronomaly_pipeline.py").write_text(
-        LOADER_TEMPLATE.replace("{version}", __version__), encoding="utf-8"
-    )
+    write_bytes_atomic(directory / "astronomaly_pipeline.py", loader_script(), fsync=False)
     log.info("wrote an Astronomaly bundle of %d objects to %s", n, directory)
     return directory
-
-
-# ----------------------------------------------------------------------------------------- import
-def _read_id_map(bundle):
-    path = Path(bundle) / "metadata.csv"
-    if not path.exists():
-        return None
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        header = next(reader, [])
-        if "orig_id" not in header:
-            return None
-        k = header.index("orig_id")
-        return {row[0]: row[k] for row in reader if row}
-
-
-def import_astronomaly_labels(path, *, anomaly_min=4, normal_max=1, id_map=None):
-    """Read the labels given in Astronomaly back as ``{original id: "anomaly" | "normal"}``.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The bundle folder (its ``astronomaly_output/ml_scores.csv`` is read, else its
-        ``ml_scores.csv``) or an ``ml_scores.csv`` file.
-    anomaly_min : int, optional
-        ``human_label`` values from this up are anomalies (Astronomaly labels 0..5).
-    normal_max : int, optional
-        ``human_label`` values up to this are normals; values in between (and -1) stay
-        unlabelled.
-    id_map : mapping, optional
-        Astronomaly id -> original id.  Default: the ``orig_id`` column of the bundle's
-        ``metadata.csv``; ids are returned unchanged (with a warning) when there is none.
-
-    Returns
-    -------
-    dict
-        ``{original id: "anomaly" | "normal"}``; pass it to
-        `~anomalymatch_astro.ActiveLearningSession.label` or ``fit``.
-
-    Examples
-    --------
-    >>> from anomalymatch_astro.catalogs import import_astronomaly_labels
-    >>> import_astronomaly_labels("bundle")  # doctest: +SKIP
-    {'007': 'anomaly', 'obj12': 'normal'}
-    """
-    path = Path(path)
-    if path.is_dir():
-        candidates = [path / "astronomaly_output" / "ml_scores.csv", path / "ml_scores.csv"]
-        scores_path = next((c for c in candidates if c.exists()), None)
-        if scores_path is None:
-            msg = f"{str(path)!r} holds no ml_scores.csv (looked for {[str(c) for c in candidates]})"
-            raise LabelError(msg)
-        bundle = path
-    else:
-        if not path.exists():
-            msg = f"Astronomaly scores file {str(path)!r} does not exist"
-            raise LabelError(msg)
-        scores_path = path
-        bundle = path.parent.parent if path.parent.name == "astronomaly_output" else path.parent
-    if (
-        not (isinstance(anomaly_min, (int, float)) and isinstance(normal_max, (int, float)))
-        or anomaly_min <= normal_max
-    ):
-        msg = f"anomaly_min ({anomaly_min}) must be larger than normal_max ({normal_max})"
-        raise InvalidInputError(msg)
-    if id_map is None:
-        id_map = _read_id_map(bundle)
-        if id_map is None:
-            warnings.warn(
-                f"no metadata.csv with an orig_id column next to {str(scores_path)!r}; "
-                "returning Astronomaly's ids unchanged",
-                AnomalyMatchWarning,
-                stacklevel=2,
-            )
-    with open(scores_path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if not header or "human_label" not in header:
-            msg = (
-                f"{str(scores_path)!r} has no human_label column (header {header}); is it Astronomaly's ml_scores.csv?"
-            )
-            raise LabelError(msg)
-        k = header.index("human_label")
-        rows = [row for row in reader if row]
-    result = {}
-    unknown = []
-    for row in rows:
-        text = row[k].strip() if k < len(row) else ""
-        if text in ("", "nan", "NaN"):
-            continue
-        try:
-            value = float(text)
-        except ValueError as exc:
-            msg = f"human_label {text!r} of id {row[0]!r} in {str(scores_path)!r} is not a number"
-            raise LabelError(msg, ids=[row[0]]) from exc
-        if value < 0:
-            continue
-        if value >= anomaly_min:
-            word = "anomaly"
-        elif value <= normal_max:
-            word = "normal"
-        else:
-            continue
-        obj_id = row[0]
-        if id_map is not None:
-            if obj_id not in id_map:
-                unknown.append(obj_id)
-                continue
-            obj_id = str(id_map[obj_id])
-        result[obj_id] = word
-    if unknown:
-        msg = f"{len(unknown)} labelled id(s) in {str(scores_path)!r} are not in the bundle's id map: {unknown[:10]}"
-        raise UnknownIDError(msg, ids=unknown)
-    log.info("imported %d labels from %s", len(result), scores_path)
-    return result
-
-
-# ----------------------------------------------------------------------------------------- loader
-LOADER_TEMPLATE = '''"""Astronomaly loader for an anomalymatch_astro bundle (anomalymatch_astro {version}).
-
-Run it from an Astronomaly checkout:
-
-    python astronomaly/frontend/run_server.py /path/to/bundle/astronomaly_pipeline.py
-
-The bundle is the folder of this file, or the folder named by the environment variable
-ASTRONOMALY_BUNDLE.  Labels given in the UI are written to
-<bundle>/astronomaly_output/ml_scores.csv, which this script prefers on a restart, and which
-anomalymatch_astro.catalogs.import_astronomaly_labels reads back.  Astronomaly is imported only
-inside run_pipeline(), so this file can be imported without it.
-"""
-
-import os
-
-BUNDLE = os.environ.get("ASTRONOMALY_BUNDLE") or os.path.dirname(os.path.abspath(__file__))
-IMAGE_DIR = os.path.join(BUNDLE, "images")
-OUTPUT_DIR = os.path.join(BUNDLE, "astronomaly_output")
-DISPLAY_IMAGE_SIZE = 128
-FILENAME_COLUMNS = ("filename", "file", "path", "filepath", "file_name")
-
-
-def _read_frame(path):
-    """A parquet file of the bundle as a float64 DataFrame indexed by str ids."""
-    import pandas as pd
-
-    frame = pd.read_parquet(path)
-    if "id" in frame.columns:
-        frame = frame.set_index("id")
-    frame.index = frame.index.astype(str)
-    frame.index.name = "id"
-    frame.columns = [str(c) for c in frame.columns]
-    return frame.astype("float64")
-
-
-def _read_scores():
-    import pandas as pd
-
-    path = os.path.join(OUTPUT_DIR, "ml_scores.csv")
-    if not os.path.exists(path):
-        path = os.path.join(BUNDLE, "ml_scores.csv")
-    scores = pd.read_csv(path, index_col=0, dtype={0: str})
-    scores.index = scores.index.astype(str)
-    scores.index.name = "id"
-    scores = scores[["score", "human_label"]].copy()
-    scores["score"] = scores["score"].astype("float64")
-    scores["human_label"] = scores["human_label"].fillna(-1).astype("int64")
-    return scores.sort_values("score", ascending=False)
-
-
-def _read_metadata():
-    import pandas as pd
-
-    metadata = pd.read_csv(os.path.join(BUNDLE, "metadata.csv"), dtype=str, keep_default_na=False)
-    metadata = metadata.set_index("id")
-    for name in ("ra", "dec", "p_anomaly"):
-        if name in metadata.columns:
-            metadata[name] = pd.to_numeric(metadata[name], errors="coerce").astype("float64")
-    drop = [c for c in metadata.columns if c.lower() in FILENAME_COLUMNS]
-    return metadata.drop(columns=drop)
-
-
-def run_pipeline():
-    """Build what Astronomaly's front-end expects: dataset, features, scores, map, active learning."""
-    from astronomaly.anomaly_detection.human_loop_learning import NeighbourScore
-    from astronomaly.data_management.image_reader import ImageThumbnailsDataset
-
-    os.makedirs(OUTPUT_DIR, exist_ok=True)
-    metadata = _read_metadata()
-    dataset = ImageThumbnailsDataset(directory=IMAGE_DIR, output_dir=OUTPUT_DIR,
-                                     additional_metadata=metadata,
-                                     display_image_size=DISPLAY_IMAGE_SIZE)
-    anomaly_scores = _read_scores()
-    features = _read_frame(os.path.join(BUNDLE, "features.parquet"))
-    features = features.loc[anomaly_scores.index]
-    visualisation = None
-    vis_path = os.path.join(BUNDLE, "visualisation.parquet")
-    if os.path.exists(vis_path):
-        visualisation = _read_frame(vis_path)
-        visualisation = visualisation.loc[visualisation.index.isin(anomaly_scores.index), ["0", "1"]]
-    active_learning = NeighbourScore(alpha=1, output_dir=OUTPUT_DIR, force_rerun=True)
-    return {"dataset": dataset,
-            "features": features,
-            "anomaly_scores": anomaly_scores,
-            "visualisation": visualisation,
-            "active_learning": active_learning}
-'''

@@ -19,6 +19,7 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import MaskedColumn, QTable, Table
 
+from ..utils import atomic_path
 from ..utils.exceptions import InvalidInputError, ReadError
 
 __all__ = ["write_table", "read_table", "TABLE_FORMATS"]
@@ -162,6 +163,13 @@ def write_table(table, path, *, format=None, overwrite=False):
         msg = f"{path!r} exists; pass overwrite=True to replace it"
         raise InvalidInputError(msg)
     out = QTable(table, copy=True)
+    with atomic_path(path) as tmp:  # an interrupted write leaves the old file, never a torn one
+        _write_format(out, tmp, fmt)
+    log.info("wrote %d rows to %s (%s)", len(out), path, fmt)
+
+
+def _write_format(out, path, fmt):
+    """Write ``out`` (a copy, changed here) to ``path`` in ``fmt``, with the metadata `read_table` restores."""
     record = _io_record(out)
     meta = dict(out.meta)
     if fmt == "fits":
@@ -184,14 +192,11 @@ def write_table(table, path, *, format=None, overwrite=False):
     elif fmt == "hdf5":
         out.meta = dict(meta)
         out.meta[_IO_KEY] = record
-        if os.path.exists(path):
-            os.remove(path)
         out.write(path, format="hdf5", path=_HDF5_PATH, serialize_meta=True, overwrite=True)
     else:
         out.meta = dict(meta)
         out.meta[_IO_KEY] = record
         out.write(path, format=_ASTROPY_FORMAT[fmt], overwrite=True)
-    log.info("wrote %d rows to %s (%s)", len(out), path, fmt)
 
 
 def _mark_ucds(resource_table, coords):

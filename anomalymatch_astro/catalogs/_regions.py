@@ -5,7 +5,8 @@ import os
 
 from astropy import units as u
 
-from ..utils._optional_deps import require
+from ..utils import atomic_path
+from ..utils import require
 from ..utils.exceptions import InvalidInputError
 from ._crossmatch import parse_radius, table_coords
 
@@ -91,6 +92,7 @@ def write_regions(table, path, *, format="ds9", radius=3 * u.arcsec, text_column
             )
         )
     result = regions.Regions(out)
-    result.write(path, format=REGION_FORMATS[fmt], overwrite=True)
+    with atomic_path(path) as tmp:
+        result.write(tmp, format=REGION_FORMATS[fmt], overwrite=True)
     log.info("wrote %d %s regions to %s", len(out), fmt, path)
     return result

@@ -4,7 +4,12 @@ Each function sends the candidates' positions in batches, then matches the retur
 sources to the candidates locally with `crossmatch`, so the result has the same shape as a
 local cross-match (one row per candidate in ``"nearest"`` mode).  Network traffic goes
 through the given astroquery object or requests session, which makes the calls testable
-offline on recorded responses.
+offline on recorded responses.  Every query runs on the archives' one HTTP layer
+(`~anomalymatch_astro.archives.HTTPClient`): retried with backoff after timeouts,
+connection errors and HTTP 429/5xx answers (``anomalymatch_astro.archives.conf``
+sets the retries), its failures mapped by exception type to
+`~anomalymatch_astro.utils.exceptions.ArchiveError` (cannot reach the service) and
+`~anomalymatch_astro.utils.exceptions.ServiceError` (the service answered an error).
 """
 
 import logging
@@ -12,7 +17,8 @@ import logging
 import numpy as np
 from astropy.table import QTable, Table, vstack
 
-from ..utils._optional_deps import require
+from ..archives import HTTPClient
+from ..utils import require
 from ..utils.exceptions import ArchiveError, InvalidInputError, ServiceError
 from ._crossmatch import crossmatch, parse_radius, table_coords
 
@@ -21,54 +27,10 @@ __all__ = ["crossmatch_simbad", "crossmatch_vizier", "crossmatch_tap"]
 log = logging.getLogger(__name__)
 
 
-def _batches(n, batch_size):
-    if batch_size < 1:
-        msg = f"batch_size must be at least 1, got {batch_size}"
+def _check_batch_size(batch_size):
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        msg = f"batch_size must be an integer of at least 1, got {batch_size!r}"
         raise InvalidInputError(msg)
-    for start in range(0, n, batch_size):
-        yield np.arange(start, min(start + batch_size, n))
-
-
-def _wrap_error(exc, service):
-    """Turn a network/service exception into ArchiveError (cannot reach) or ServiceError (bad answer)."""
-    import requests
-
-    network = (
-        requests.exceptions.ConnectionError,
-        requests.exceptions.Timeout,
-        ConnectionError,
-        TimeoutError,
-    )
-    chain, seen = exc, set()
-    while chain is not None and id(chain) not in seen:  # pyvo wraps the network error
-        seen.add(id(chain))
-        if isinstance(chain, network):
-            break
-        chain = getattr(chain, "cause", None) or chain.__cause__ or chain.__context__
-    if chain is not None and isinstance(chain, network) or "Connection failed" in str(exc):
-        msg = f"could not reach {service} ({exc}); check the network connection and the service URL, or retry later"
-        return ArchiveError(msg)
-    msg = f"{service} failed: {exc}. Check the query parameters (catalogue and column names) or retry later"
-    return ServiceError(msg)
-
-
-def _service_errors():
-    import requests
-
-    errors = [requests.exceptions.RequestException, OSError]
-    try:
-        from pyvo.dal import DALFormatError, DALQueryError, DALServiceError
-
-        errors += [DALServiceError, DALQueryError, DALFormatError]
-    except ImportError:  # pragma: no cover - pyvo is installed with the vo extra
-        pass
-    return tuple(errors)
-
-
-def _finish(table, found, radius, mode, prefix, catalog_coord=None):
-    if found is None or len(found) == 0:
-        found = QTable({"ra": np.zeros(0), "dec": np.zeros(0)}) if found is None else found
-    return crossmatch(table, found, radius=radius, mode=mode, prefix=prefix, catalog_coord=catalog_coord)
 
 
 def _unique_rows(found, coord=None):
@@ -79,6 +41,80 @@ def _unique_rows(found, coord=None):
     key = np.round(np.column_stack([sky.spherical.lon.deg, sky.spherical.lat.deg]) * 3.6e6).astype(np.int64)
     _, first = np.unique(key, axis=0, return_index=True)
     return found[np.sort(first)]
+
+
+def _query(http, attempt, service, *, throttle):
+    """One query through the HTTP layer: retried on network failures and 429/5xx, errors mapped by type."""
+    hint = (
+        f"Could not reach {service}, or it kept failing: check the network connection and the service URL, "
+        "or retry later (anomalymatch_astro.archives.conf.max_retries and .backoff set the retries)."
+    )
+    try:
+        return http.call(attempt, what=f"{service} query", throttle=throttle, hint=hint)
+    except ArchiveError:
+        raise
+    except ValueError as exc:  # astroquery's answer parsers raise ValueError on unexpected documents
+        msg = f"{service} query failed: {exc}. Check the query parameters (catalogue and column names)"
+        raise ServiceError(msg) from exc
+
+
+def _remote_crossmatch(table, coords, query, *, service, radius, mode, prefix, batch_size, clean=None, http=None):
+    """The steps every remote cross-match shares.
+
+    Query the service for each batch of candidate positions (through the archives' one HTTP
+    layer), stack the answers, let ``clean`` check them and name their position columns, drop
+    duplicate sources and match them to the candidates locally with `crossmatch`.
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table`
+        The candidates.
+    coords : `~astropy.coordinates.SkyCoord`
+        Their positions.
+    query : callable
+        ``query(rows)`` asks the service about the candidates ``rows`` (an index array) and
+        returns a table or None.
+    service : str
+        The service's name, for messages.
+    radius : `~astropy.coordinates.Angle`
+        Match radius.
+    mode : {"nearest", "all"}
+        As in `crossmatch`.
+    prefix : str
+        Put before the service's column names.
+    batch_size : int
+        Candidates per query.
+    clean : callable, optional
+        ``clean(found) -> (found, catalog_coord)`` on the stacked answer.
+    http : `~anomalymatch_astro.archives.HTTPClient`, optional
+        The HTTP layer whose session ``query`` uses (pyvo).  Default: a new one from
+        ``anomalymatch_astro.archives.conf``, for queries sent through their own session
+        (astroquery), each of which is then rate limited as a whole.
+
+    Returns
+    -------
+    `~astropy.table.QTable`
+        As `crossmatch`.
+    """
+    _check_batch_size(batch_size)
+    throttle = True if http is None else None
+    http = HTTPClient() if http is None else http
+    parts = []
+    for start in range(0, len(coords), batch_size):
+        rows = np.arange(start, min(start + batch_size, len(coords)))
+        part = _query(http, lambda rows=rows: query(rows), service, throttle=throttle)
+        if part is not None and len(part):
+            parts.append(part)
+    found = vstack(parts, metadata_conflicts="silent") if parts else None
+    catalog_coord = None
+    if found is not None:
+        if clean is not None:
+            found, catalog_coord = clean(found)
+        found = _unique_rows(found, catalog_coord)
+    log.info("%s returned %d sources around %d candidates", service, 0 if found is None else len(found), len(coords))
+    if found is None:
+        found = QTable({"ra": np.zeros(0), "dec": np.zeros(0)})
+    return crossmatch(table, found, radius=radius, mode=mode, prefix=prefix, catalog_coord=catalog_coord)
 
 
 def crossmatch_simbad(table, *, radius, simbad=None, mode="nearest", prefix="simbad_", batch_size=200):
@@ -119,21 +155,14 @@ def crossmatch_simbad(table, *, radius, simbad=None, mode="nearest", prefix="sim
 
         simbad = Simbad()
     coords = table_coords(table, what="candidate table")
-    parts = []
-    for rows in _batches(len(coords), batch_size):
-        try:
-            result = simbad.query_region(coords[rows], radius=radius)
-        except _service_errors() as exc:
-            raise _wrap_error(exc, "SIMBAD") from exc
-        except ValueError as exc:
-            raise ServiceError(f"SIMBAD query failed: {exc}") from exc
-        if result is not None and len(result):
-            parts.append(Table(result))
-    found = vstack(parts, metadata_conflicts="silent") if parts else None
-    if found is not None:
-        found = _unique_rows(found)
-    log.info("SIMBAD returned %d sources around %d candidates", 0 if found is None else len(found), len(coords))
-    return _finish(table, found, radius, mode, prefix)
+
+    def query(rows):
+        result = simbad.query_region(coords[rows], radius=radius)
+        return Table(result) if result is not None and len(result) else None
+
+    return _remote_crossmatch(
+        table, coords, query, service="SIMBAD", radius=radius, mode=mode, prefix=prefix, batch_size=batch_size
+    )
 
 
 def crossmatch_vizier(table, catalog, *, radius, vizier=None, mode="nearest", prefix=None, batch_size=200):
@@ -180,38 +209,34 @@ def crossmatch_vizier(table, catalog, *, radius, vizier=None, mode="nearest", pr
 
         vizier = Vizier(columns=["*", "_RAJ2000", "_DEJ2000"], row_limit=-1)
     coords = table_coords(table, what="candidate table")
-    parts = []
-    for rows in _batches(len(coords), batch_size):
+
+    def query(rows):
         batch = coords[rows]
-        try:
-            result = vizier.query_region(
-                batch if len(batch) > 1 else batch[0], radius=radius, catalog=catalog, cache=False
-            )
-        except _service_errors() as exc:
-            raise _wrap_error(exc, "VizieR") from exc
-        except ValueError as exc:
-            raise ServiceError(f"VizieR query failed: {exc}") from exc
+        result = vizier.query_region(batch if len(batch) > 1 else batch[0], radius=radius, catalog=catalog, cache=False)
         if result is None or len(result) == 0:
-            continue
+            return None
         keys = list(result.keys())
-        key = catalog if catalog in keys else keys[0]
-        part = Table(result[key])
+        part = Table(result[catalog if catalog in keys else keys[0]])
         if "_q" in part.colnames:
             part.remove_column("_q")
-        parts.append(part)
-    found = vstack(parts, metadata_conflicts="silent") if parts else None
-    vizier_coord = None
-    if found is not None:
+        return part
+
+    def clean(found):
         if "_RAJ2000" in found.colnames and "_DEJ2000" in found.colnames:
-            vizier_coord = ("_RAJ2000", "_DEJ2000")
-        found = _unique_rows(found, vizier_coord)
-    log.info(
-        "VizieR %s returned %d sources around %d candidates",
-        catalog,
-        0 if found is None else len(found),
-        len(coords),
+            return found, ("_RAJ2000", "_DEJ2000")
+        return found, None
+
+    return _remote_crossmatch(
+        table,
+        coords,
+        query,
+        service=f"VizieR {catalog}",
+        radius=radius,
+        mode=mode,
+        prefix="vizier_" if prefix is None else prefix,
+        batch_size=batch_size,
+        clean=clean,
     )
-    return _finish(table, found, radius, mode, "vizier_" if prefix is None else prefix, catalog_coord=vizier_coord)
 
 
 def _adql_name(name):
@@ -294,15 +319,16 @@ def crossmatch_tap(
         raise InvalidInputError(msg)
     coords = table_coords(table, what="candidate table").icrs
     ids = np.asarray(table["id"]).astype(str)
-    service = pyvo.dal.TAPService(service_url, session=session)
     r_deg = float(radius.deg)
     adql = (
         f"SELECT c.cand_id, {select} FROM TAP_UPLOAD.cands AS c JOIN {table_name} AS t "
         f"ON 1 = CONTAINS(POINT('ICRS', t.{ra_column}, t.{dec_column}), "
         f"CIRCLE('ICRS', c.ra, c.dec, {r_deg!r}))"
     )
-    parts = []
-    for rows in _batches(len(coords), batch_size):
+    http = HTTPClient(session=session)
+    service = pyvo.dal.TAPService(service_url, session=http.session)
+
+    def query(rows):
         upload = Table(
             {
                 "cand_id": np.char.encode(ids[rows], "utf-8"),  # VOTable 'char', not 'unicodeChar'
@@ -310,14 +336,9 @@ def crossmatch_tap(
                 "dec": coords.dec.deg[rows],
             }
         )
-        try:
-            part = service.run_sync(adql, uploads={"cands": upload}).to_table()
-        except _service_errors() as exc:
-            raise _wrap_error(exc, f"the TAP service {service_url}") from exc
-        if len(part):
-            parts.append(part)
-    found = vstack(parts, metadata_conflicts="silent") if parts else None
-    if found is not None:
+        return service.run_sync(adql, uploads={"cands": upload}).to_table()
+
+    def clean(found):
         if ra_column not in found.colnames or dec_column not in found.colnames:
             msg = (
                 f"the TAP result has no {ra_column!r}/{dec_column!r} columns (it has {found.colnames}); "
@@ -325,18 +346,17 @@ def crossmatch_tap(
             )
             raise ServiceError(msg)
         found.remove_column("cand_id")
-        found = _unique_rows(found, (ra_column, dec_column))
-    log.info(
-        "TAP %s returned %d sources around %d candidates",
-        service_url,
-        0 if found is None else len(found),
-        len(coords),
-    )
-    return _finish(
+        return found, (ra_column, dec_column)
+
+    return _remote_crossmatch(
         table,
-        found,
-        radius,
-        mode,
-        prefix,
-        catalog_coord=(ra_column, dec_column) if found is not None else None,
+        coords,
+        query,
+        service=f"the TAP service {service_url}",
+        radius=radius,
+        mode=mode,
+        prefix=prefix,
+        batch_size=batch_size,
+        clean=clean,
+        http=http,
     )

@@ -9,7 +9,7 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import QTable, Table
 
-from ..utils._labels import label_word, parse_labels
+from ..utils import label_word, parse_labels
 from ..utils.exceptions import InvalidInputError, LabelError, UnknownIDError
 
 __all__ = ["scores_to_table", "TABLE_COLUMNS"]

@@ -31,8 +31,7 @@ def run(args):
 
     from astropy.table import QTable
 
-    from ..catalogs import crossmatch, read_table, write_table
-    from ..catalogs._io import TABLE_FORMATS
+    from ..catalogs import TABLE_FORMATS, crossmatch, read_table, write_table
     from ..utils.exceptions import InvalidInputError, ReadError
     from . import read_catalog
 

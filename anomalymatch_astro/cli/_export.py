@@ -29,6 +29,7 @@ def add_arguments(parser):
     parser.add_argument("--image-format", default="png", help="astronomaly: image file format (default png)")
     parser.add_argument("--radius", default="3arcsec", help="ds9/crtf: circle radius (default 3arcsec)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    parser.add_argument("--no-progress", action="store_true", help="astronomaly: no progress bar")
 
 
 def _load_features(path, cutout_ids):
@@ -118,6 +119,7 @@ def run(args):
             labels=labels or None,
             image_format=args.image_format,
             overwrite=args.overwrite,
+            progress=not args.no_progress,
         )
         print(f"wrote an Astronomaly bundle of {len(ids)} objects to {out}")
         print(

@@ -5,6 +5,7 @@ from ._atomic import atomic_path, replace_atomic, write_bytes_atomic, write_json
 from ._hashing import ids_digest
 from ._labels import LABEL_VALUES, label_word, parse_labels, read_labels
 from ._manifest import write_manifest
+from ._optional_deps import require
 from ._progress import progress_bar
 
 __all__ = [
@@ -19,5 +20,6 @@ __all__ = [
     "LABEL_VALUES",
     "progress_bar",
     "write_manifest",
+    "require",
     "ids_digest",
 ]

@@ -2,9 +2,9 @@
 
 import importlib
 
-from .exceptions import AnomalyMatchError
+from .exceptions import MissingDependencyError
 
-__all__ = ["require"]
+__all__ = ["require", "MissingDependencyError"]
 
 _EXTRA_OF = {
     "pyvo": "vo",
@@ -17,10 +17,6 @@ _EXTRA_OF = {
     "voila": "jupyter",
     "astrocut": "benchmark",
 }
-
-
-class MissingDependencyError(AnomalyMatchError, ImportError):
-    """An optional dependency needed for this feature is not installed."""
 
 
 def require(module_name, *, feature):

@@ -23,6 +23,7 @@ __all__ = [
     "ServiceError",
     "NoCoverageError",
     "WriteError",
+    "MissingDependencyError",
     "AnomalyMatchWarning",
     "PartialOverlapWarning",
     "NonFinitePixelsWarning",
@@ -121,6 +122,10 @@ class WriteError(AnomalyMatchError, OSError):
     What was being written is never left looking complete: the writers mark a
     result complete (or move it into place) only after the last byte is written.
     """
+
+
+class MissingDependencyError(AnomalyMatchError, ImportError):
+    """An optional dependency needed for this feature is not installed (the message names the pip extra)."""
 
 
 class AnomalyMatchWarning(AstropyUserWarning):

@@ -99,7 +99,7 @@ def test_injected_session_is_used(mock_dachs, tmp_path):
 
 
 def test_rate_limit_spaces_requests(mock_dachs, tmp_path, monkeypatch):
-    import anomalymatch_astro.archives._client as mod
+    import anomalymatch_astro.archives._http as mod
 
     sleeps = []
     monkeypatch.setattr(mod.time, "sleep", sleeps.append)

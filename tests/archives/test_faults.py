@@ -136,13 +136,13 @@ def test_4xx_is_not_retried(client):
 
 
 def test_backoff_doubles(tmp_path, monkeypatch):
-    import anomalymatch_astro.archives._client as mod
+    import anomalymatch_astro.archives._http as mod
 
     sleeps = []
     monkeypatch.setattr(mod.time, "sleep", sleeps.append)
     c = ArchiveClient(cache_dir=tmp_path, rate_limit=0, retries=3, backoff=0.25)
     with requests_mock.Mocker() as m:
         m.get(URL, status_code=500)
-        with pytest.raises(ArchiveError):
+        with pytest.raises(ArchiveError, match="4 attempt"):
             c.download(URL)
     assert sleeps == [0.25, 0.5, 1.0]

@@ -282,6 +282,19 @@ def test_loader_compiles_and_imports_without_astronomaly(bundle):
     assert module.BUNDLE == str(bundle)
 
 
+def test_loader_is_the_packaged_script_with_the_version(bundle):
+    from importlib import resources
+
+    from anomalymatch_astro.catalogs._astronomaly import loader_script
+    from anomalymatch_astro.utils._version import __version__
+
+    template = resources.files("anomalymatch_astro.catalogs").joinpath("data", "astronomaly_loader.py").read_text()
+    assert "{version}" in template
+    written = (bundle / "astronomaly_pipeline.py").read_bytes()
+    assert written == loader_script().encode("utf-8") == template.replace("{version}", __version__).encode("utf-8")
+    assert f"(anomalymatch_astro {__version__})" in written.decode().splitlines()[0]
+
+
 def _load(bundle, name="bundle_loader"):
     spec = importlib.util.spec_from_file_location(name, bundle / "astronomaly_pipeline.py")
     module = importlib.util.module_from_spec(spec)

@@ -134,3 +134,23 @@ def test_fits_meta_keeps_runs_of_spaces(tmp_path):
     write_table(table, tmp_path / "t.fits")
     back = read_table(tmp_path / "t.fits")
     assert back.meta["grid_wcs"] == header and back.meta["nested"] == {"x": [1, 2]}
+
+
+@pytest.mark.parametrize("fmt", ["fits", "ecsv"])
+def test_failed_write_keeps_the_old_file(tmp_path, catalogue, fmt, monkeypatch):
+    import anomalymatch_astro.catalogs._io as io_module
+
+    path = tmp_path / f"cat{EXTENSIONS[fmt]}"
+    write_table(catalogue, path)
+    before = path.read_bytes()
+
+    def torn_write(out, target, fmt):
+        with open(target, "wb") as f:
+            f.write(b"half a table")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(io_module, "_write_format", torn_write)
+    with pytest.raises(OSError, match="disk full"):
+        write_table(catalogue[:1], path, overwrite=True)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # no temporary file left

@@ -8,6 +8,7 @@ import requests
 from astropy.coordinates import SkyCoord
 from astropy.table import QTable
 
+from anomalymatch_astro.archives import conf
 from anomalymatch_astro.catalogs import crossmatch_simbad, crossmatch_tap, crossmatch_vizier
 from anomalymatch_astro.utils.exceptions import ArchiveError, InvalidInputError, ServiceError
 
@@ -17,6 +18,13 @@ pytest.importorskip("pyvo")
 
 VOTABLE = {"Content-Type": "application/x-votable+xml"}
 TAP_URL = "https://tap.example.org/tap"
+
+
+@pytest.fixture(autouse=True)
+def no_backoff():
+    """Retries without waiting (the HTTP layer's settings come from the archives' conf)."""
+    with conf.set_temp("backoff", 0.0), conf.set_temp("rate_limit", 0.0), conf.set_temp("max_retries", 2):
+        yield
 
 
 @pytest.fixture
@@ -51,14 +59,78 @@ def test_simbad_batches(cands, recorded):
 def test_simbad_errors(cands, recorded):
     with requests_mock.Mocker() as m:
         m.get(re.compile(r".*/sim-tap/capabilities"), text=recorded("simbad_capabilities.xml"))
-        m.post(re.compile(r".*/sim-tap/sync"), status_code=500, text="Internal Server Error")
+        m.post(re.compile(r".*/sim-tap/sync"), status_code=400, text="Bad Request")
         with pytest.raises(ServiceError, match="SIMBAD"):
             crossmatch_simbad(cands, radius="2arcsec")
+        n_sync = sum(1 for r in m.request_history if r.url.endswith("/sync"))
+    assert n_sync == 1  # an error answer is not retried
+    with requests_mock.Mocker() as m:
+        m.get(re.compile(r".*/sim-tap/capabilities"), text=recorded("simbad_capabilities.xml"))
+        m.post(re.compile(r".*/sim-tap/sync"), status_code=500, text="Internal Server Error")
+        with pytest.raises(ArchiveError, match="SIMBAD query failed after 3 attempt"):
+            crossmatch_simbad(cands, radius="2arcsec")
+        n_sync = sum(1 for r in m.request_history if r.url.endswith("/sync"))
+    assert n_sync == 3
     with requests_mock.Mocker() as m:
         m.get(re.compile(r".*/sim-tap/capabilities"), exc=requests.exceptions.ConnectionError("no route"))
         m.post(re.compile(r".*/sim-tap/sync"), exc=requests.exceptions.ConnectionError("no route"))
-        with pytest.raises(ArchiveError, match="could not reach SIMBAD"):
+        with pytest.raises(ArchiveError, match="Could not reach SIMBAD"):
             crossmatch_simbad(cands, radius="2arcsec")
+
+
+def test_simbad_503_then_success(cands, recorded):
+    with requests_mock.Mocker() as m:
+        m.get(re.compile(r".*/sim-tap/capabilities"), text=recorded("simbad_capabilities.xml"))
+        m.post(
+            re.compile(r".*/sim-tap/sync"),
+            [
+                {"status_code": 503, "text": "Service Unavailable"},
+                {"text": recorded("simbad_region.xml"), "headers": VOTABLE},
+            ],
+        )
+        result = crossmatch_simbad(cands, radius="2arcsec")
+        n_sync = sum(1 for r in m.request_history if r.url.endswith("/sync"))
+    assert n_sync == 2
+    assert result["simbad_main_id"].tolist() == ["SDSS J004000.02+000000.1", None, "Gaia DR3 1234567890"]
+
+
+def test_vizier_503_then_success(cands, recorded):
+    with requests_mock.Mocker() as m:
+        m.post(
+            re.compile(r".*/viz-bin/votable"),
+            [
+                {"status_code": 503, "text": "Service Unavailable"},
+                {"exc": requests.exceptions.ConnectTimeout("timed out")},
+                {"text": recorded("vizier_region.xml"), "headers": VOTABLE},
+            ],
+        )
+        result = crossmatch_vizier(cands, "I/355/gaiadr3", radius="2arcsec")
+        assert m.call_count == 3
+    assert result["vizier_Source"].tolist() == [2546034966433885568, None, 2500000000000000001]
+
+
+def test_tap_503_then_success(cands, recorded):
+    session = requests.Session()
+    with requests_mock.Mocker(session=session) as m:
+        m.post(
+            f"{TAP_URL}/sync",
+            [
+                {"status_code": 503, "text": "Service Unavailable"},
+                {"text": recorded("tap_upload_result.xml"), "headers": VOTABLE},
+            ],
+        )
+        result = crossmatch_tap(cands, TAP_URL, table_name="gaiadr3.gaia_source", radius="1arcsec", session=session)
+        assert m.call_count == 2
+    assert result["tap_source_id"].tolist() == [101, None, 303]
+
+
+def test_retries_follow_conf(cands):
+    session = requests.Session()
+    with conf.set_temp("max_retries", 0), requests_mock.Mocker(session=session) as m:
+        m.post(f"{TAP_URL}/sync", status_code=503, text="Service Unavailable")
+        with pytest.raises(ArchiveError, match="1 attempt"):
+            crossmatch_tap(cands, TAP_URL, table_name="gaia.src", radius="1arcsec", session=session)
+        assert m.call_count == 1
 
 
 def test_vizier(cands, recorded):
@@ -79,8 +151,12 @@ def test_vizier_errors(cands, recorded):
         crossmatch_vizier(cands, "", radius="2arcsec")
     with requests_mock.Mocker() as m:
         m.post(re.compile(r".*/viz-bin/votable"), exc=requests.exceptions.ConnectTimeout("timed out"))
-        with pytest.raises(ArchiveError, match="VizieR"):
+        with pytest.raises(ArchiveError, match="VizieR") as info:
             crossmatch_vizier(cands, "I/355/gaiadr3", radius="2arcsec")
+        assert m.call_count == 3
+    assert not isinstance(info.value, ServiceError)
+    with pytest.raises(InvalidInputError, match="batch_size"):
+        crossmatch_vizier(cands, "I/355/gaiadr3", radius="2arcsec", batch_size=0)
 
 
 def test_tap_upload(cands, recorded):
@@ -107,8 +183,9 @@ def test_tap_errors(cands, recorded):
             crossmatch_tap(cands, TAP_URL, table_name="nosuch.table", radius="1arcsec", session=session)
     with requests_mock.Mocker(session=session) as m:
         m.post(f"{TAP_URL}/sync", exc=requests.exceptions.ConnectionError("refused"))
-        with pytest.raises(ArchiveError, match="could not reach"):
+        with pytest.raises(ArchiveError, match="Could not reach") as info:
             crossmatch_tap(cands, TAP_URL, table_name="gaia.src", radius="1arcsec", session=session)
+    assert not isinstance(info.value, ServiceError)
     with pytest.raises(InvalidInputError):
         crossmatch_tap(cands, TAP_URL, table_name="x; DROP TABLE y", radius="1arcsec")
     with pytest.raises(InvalidInputError, match="'id'"):
