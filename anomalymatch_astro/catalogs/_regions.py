@@ -5,8 +5,7 @@ import os
 
 from astropy import units as u
 
-from ..utils import atomic_path
-from ..utils import require
+from ..utils import atomic_path, require
 from ..utils.exceptions import InvalidInputError
 from ._crossmatch import parse_radius, table_coords
 
