@@ -51,7 +51,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from .. import make_cutouts
+    from ..cutouts import make_cutouts
     from . import read_catalog, write_run_manifest
 
     start = time.perf_counter()

@@ -1,8 +1,9 @@
 """Cutouts: WCS-aware multi-band extraction from FITS images, and the `CutoutSet` container."""
 
 from ._collection import CutoutSet, concatenate, default_ids
-from ._extract import cutout_wcs, make_cutouts, parse_positions
+from ._extract import make_cutouts, parse_positions
 from ._io import ImageInput, parse_image, parse_images
+from ._wcs import cutout_wcs
 
 __all__ = [
     "CutoutSet",

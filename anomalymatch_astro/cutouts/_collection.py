@@ -5,28 +5,20 @@ the order given by `CutoutSet.bands`.  The metadata is a `~astropy.table.QTable`
 with one row per cutout (``id``, ``ra``, ``dec`` and whatever else the producer
 recorded: overlap flags, NaN counts, each cutout's WCS header, truth columns...).
 
-On disk a CutoutSet is an HDF5 file of shards, so that it can be appended to while
-it is produced and read back lazily in bounded memory::
-
-    /                 attrs: format, format_version, bands (JSON), image_shape
-    /shards/000000/   data (n, C, H, W) float32, chunked and compressed;
-                      table (the n metadata rows, astropy's HDF5 table format)
+On disk a CutoutSet is an HDF5 file of shards (the format is in ``_hdf5``), so that
+it can be appended to while it is produced and read back lazily in bounded memory.
 """
 
-import errno
-import hashlib
-import json
 import logging
 import os
-import shutil
 from collections.abc import Iterable
 
-import h5py
 import numpy as np
 from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import QTable, Table, vstack
 
+from ..utils import atomic_path
 from ..utils.exceptions import (
     AnomalyMatchError,
     BandMismatchError,
@@ -35,13 +27,12 @@ from ..utils.exceptions import (
     UnknownIDError,
     WriteError,
 )
+from ._hdf5 import ShardedFile, write_shards
+from ._wcs import cutout_wcs
 
 __all__ = ["CutoutSet", "concatenate"]
 
 log = logging.getLogger(__name__)
-
-_FORMAT = "anomalymatch_astro.CutoutSet"
-_FORMAT_VERSION = 1
 
 
 def _default_bands(n):
@@ -113,113 +104,6 @@ def _check_ids(ids, n):
     return ids
 
 
-class _ShardedFile:
-    """Lazy reader of an HDF5 CutoutSet file (opened per read; safe across processes)."""
-
-    def __init__(self, path):
-        self.path = os.fspath(path)
-        try:
-            with h5py.File(self.path, "r") as f:
-                if f.attrs.get("format") != _FORMAT:
-                    msg = (
-                        f"{self.path!r} is not an anomalymatch_astro CutoutSet file "
-                        f"(format attribute {f.attrs.get('format')!r})"
-                    )
-                    raise ReadError(msg)
-                self.bands = tuple(json.loads(f.attrs["bands"]))
-                self.image_shape = tuple(int(x) for x in f.attrs["image_shape"])
-                self.meta = json.loads(f.attrs.get("meta", "{}"))
-                if (
-                    not self.bands
-                    or not all(isinstance(b, str) for b in self.bands)
-                    or len(self.image_shape) != 2
-                    or min(self.image_shape) < 1
-                    or not isinstance(self.meta, dict)
-                ):
-                    msg = "its bands, image_shape or meta attributes are malformed"
-                    raise ValueError(msg)
-                names = sorted(f["shards"].keys()) if "shards" in f else []
-                self.shard_names = []
-                self.shard_sizes = []
-                for name in names:
-                    grp = f["shards"][name]
-                    if "data" not in grp or "table" not in grp or not grp.attrs.get("complete", False):
-                        log.warning("skipping incomplete shard %s in %s", name, self.path)
-                        continue
-                    shape = grp["data"].shape
-                    if len(shape) != 4 or shape[1:] != (len(self.bands),) + self.image_shape:
-                        msg = f"shard {name} has data of shape {shape}, not the file's (n, C, H, W)"
-                        raise ValueError(msg)
-                    if "table_sha256" in grp.attrs and grp.attrs["table_sha256"] != _table_digest(grp):
-                        msg = f"the metadata table of shard {name} does not match its checksum"
-                        raise ValueError(msg)
-                    if not _all_chunks_stored(grp["data"]):
-                        # one chunk per cutout: a missing one would silently read as zeros
-                        msg = f"shard {name} lacks pixel chunks (its chunk index is damaged)"
-                        raise ValueError(msg)
-                    self.shard_names.append(name)
-                    self.shard_sizes.append(grp["data"].shape[0])
-        except ReadError:
-            raise
-        except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:  # h5py: all of these
-            msg = (
-                f"could not read CutoutSet file {self.path!r}: {exc}. The file may be truncated "
-                "or not an HDF5 file; re-create it with CutoutSet.to_hdf5"
-            )
-            raise ReadError(msg) from exc
-        self.offsets = np.concatenate([[0], np.cumsum(self.shard_sizes)]).astype(np.int64)
-
-    def __len__(self):
-        return int(self.offsets[-1])
-
-    def _damaged(self, exc):
-        msg = (
-            f"could not read CutoutSet file {self.path!r}: {type(exc).__name__}: {exc}. The file is "
-            "damaged (truncated or changed since it was opened); re-create it with CutoutSet.to_hdf5"
-        )
-        return ReadError(msg)
-
-    def read_table(self):
-        tables = []
-        for name in self.shard_names:
-            try:
-                tables.append(QTable.read(self.path, path=f"shards/{name}/table"))
-            except Exception as exc:  # noqa: BLE001 -- astropy's HDF5 reader raises many kinds
-                raise self._damaged(exc) from exc
-        if not tables:
-            return QTable({"id": np.array([], dtype=str)})
-        return QTable(vstack(tables, metadata_conflicts="silent")) if len(tables) > 1 else tables[0]
-
-    def read(self, index):
-        """Read rows ``index`` (sorted or not) as an (n, C, H, W) float32 array."""
-        index = np.asarray(index, dtype=np.int64)
-        out = np.empty((len(index),) + (len(self.bands),) + self.image_shape, dtype=np.float32)
-        if len(index) == 0:
-            return out
-        order = np.argsort(index, kind="stable")
-        sorted_idx = index[order]
-        shard_of = np.searchsorted(self.offsets, sorted_idx, side="right") - 1
-        try:
-            self._read_into(out, order, sorted_idx, shard_of)
-        except (OSError, KeyError, ValueError, RuntimeError) as exc:  # incl. fletcher32 checksum errors
-            raise self._damaged(exc) from exc
-        return out
-
-    def _read_into(self, out, order, sorted_idx, shard_of):
-        with h5py.File(self.path, "r") as f:
-            for s in np.unique(shard_of):
-                sel = shard_of == s
-                local = sorted_idx[sel] - self.offsets[s]
-                dset = f["shards"][self.shard_names[s]]["data"]
-                lo, hi = int(local.min()), int(local.max()) + 1
-                if hi - lo <= 4 * len(local):  # contiguous-ish: one slab read
-                    block = dset[lo:hi]
-                    out[order[sel]] = block[local - lo]
-                else:
-                    uniq, inv = np.unique(local, return_inverse=True)
-                    out[order[sel]] = dset[uniq][inv]
-
-
 class CutoutSet:
     """N multi-band cutouts: float32 pixels (N, C, H, W), ids, named bands, sky positions, metadata.
 
@@ -236,7 +120,7 @@ class CutoutSet:
         The band names, in channel order.
     meta : dict, optional
         Provenance (e.g. how the cutouts were made).
-    source : _ShardedFile, optional
+    source : ShardedFile, optional
         Lazy HDF5 backing store.
     index : `numpy.ndarray`, optional
         Rows of ``source`` that this set views.
@@ -333,7 +217,7 @@ class CutoutSet:
         if not os.path.exists(path):
             msg = f"CutoutSet file {os.fspath(path)!r} does not exist"
             raise ReadError(msg)
-        source = _ShardedFile(path)
+        source = ShardedFile(path)
         table = source.read_table()
         if len(table) != len(source) or "id" not in table.colnames:
             msg = (
@@ -462,7 +346,7 @@ class CutoutSet:
             return CutoutSet(self._data[rows], table, self._bands, meta=self.meta)
         return CutoutSet(None, table, self._bands, meta=self.meta, source=self._source, index=self._index[rows])
 
-    def iter_batches(self, batch_size=256):
+    def iter_batches(self, *, batch_size=256):
         """Yield ``(rows, pixels)`` batches in order, reading lazily from disk when the set is lazy.
 
         Parameters
@@ -502,8 +386,6 @@ class CutoutSet:
         if "grid_wcs" not in self.meta or "x_origin" not in self._table.colnames:
             msg = "this CutoutSet carries no WCS (it was not made by make_cutouts)"
             raise InvalidInputError(msg)
-        from ._extract import cutout_wcs
-
         return cutout_wcs(self.meta["grid_wcs"], int(self._table["x_origin"][row]), int(self._table["y_origin"][row]))
 
     # ------------------------------------------------------------------ output
@@ -519,6 +401,11 @@ class CutoutSet:
 
     def to_hdf5(self, path, *, mode="w", compression="lzf", shard_size=4096):
         """Write the set to an HDF5 file of shards (``mode="a"`` appends).
+
+        With ``mode="w"`` an existing file is replaced only once the new one is complete
+        (it is written beside it, then renamed over it).  A new file is written in place,
+        shard by shard: when a write stops half-way, the shards written before it stay
+        readable and the rest can be appended with ``mode="a"``.
 
         Parameters
         ----------
@@ -536,128 +423,37 @@ class CutoutSet:
         if mode not in ("w", "a"):
             msg = f"mode must be 'w' or 'a', got {mode!r}"
             raise InvalidInputError(msg)
-        existing_ids = set()
         if mode == "a" and os.path.exists(path):
             other = CutoutSet.from_hdf5(path)
             _check_compatible(other, self, what=f"the file {path!r}")
-            existing_ids = set(other.ids)
-            clash = sorted(existing_ids.intersection(self.ids))
+            clash = sorted(set(other.ids).intersection(self.ids))
             if clash:
                 msg = f"{len(clash)} id(s) are already in {path!r}: {clash[:10]}"
                 raise InvalidInputError(msg)
         else:
             mode = "w"
+        replace = mode == "w" and os.path.exists(path)
         try:
-            self._write_shards(path, mode, compression, shard_size)
+            if replace:
+                with atomic_path(path) as tmp:
+                    write_shards(self, tmp, mode=mode, compression=compression, shard_size=shard_size)
+            else:
+                write_shards(self, path, mode=mode, compression=compression, shard_size=shard_size)
         except AnomalyMatchError:
             raise
         except OSError as exc:  # h5py and astropy report ENOSPC, EACCES, EROFS... as OSError
+            kept = (
+                f"{path!r} is left as it was"
+                if replace
+                else "shards written before the failure stay readable; the one being written is not "
+                "marked complete and is skipped on read"
+            )
             msg = (
                 f"could not write the CutoutSet file {path!r} ({type(exc).__name__}: {exc}); check that "
-                "its folder exists and is writable and that the disk has room, then write again "
-                "(shards written before the failure stay readable; the one being written is not "
-                "marked complete and is skipped on read)"
+                f"its folder exists and is writable and that the disk has room, then write again ({kept})"
             )
             raise WriteError(msg) from exc
         log.info("wrote %d cutouts to %s", len(self), path)
-
-    def _write_shards(self, path, mode, compression, shard_size):
-        n = len(self)
-        per_cutout = 4 * len(self._bands) * int(np.prod(self.image_shape))
-        _check_room(path, per_cutout * min(n, shard_size))
-        with h5py.File(path, mode) as f:
-            if mode == "w" or "format" not in f.attrs:
-                f.attrs["format"] = _FORMAT
-                f.attrs["format_version"] = _FORMAT_VERSION
-                f.attrs["bands"] = json.dumps(list(self._bands))
-                f.attrs["image_shape"] = np.asarray(self.image_shape, dtype=np.int64)
-                f.attrs["meta"] = json.dumps(_jsonable(self.meta))
-            shards = f.require_group("shards")
-            start_shard = len(shards.keys())
-        for k, start in enumerate(range(0, n, shard_size)):
-            rows = np.arange(start, min(start + shard_size, n))
-            name = f"{start_shard + k:06d}"
-            _check_room(path, per_cutout * len(rows))
-            part = self[rows]
-            with h5py.File(path, "a") as f:
-                grp = f["shards"].create_group(name)
-                chunk = (1, len(self._bands)) + self.image_shape
-                # fletcher32: a checksum per chunk, so damaged pixels fail to read instead of reading wrong
-                grp.create_dataset("data", data=part.data, chunks=chunk, compression=compression, fletcher32=True)
-            _write_table(part._table, path, f"shards/{name}/table")
-            with h5py.File(path, "a") as f:
-                f["shards"][name].attrs["table_sha256"] = _table_digest(f["shards"][name])
-                f["shards"][name].attrs["complete"] = True
-
-
-def _table_digest(group):
-    """sha256 of the raw bytes of a shard's metadata table and column metadata (HDF5 has no checksums)."""
-    h = hashlib.sha256()
-    for name in sorted(group.keys()):
-        if name.startswith("table"):
-            h.update(name.encode())
-            raw = np.asarray(group[name][()])
-            h.update(repr(raw.tolist()).encode() if raw.dtype.hasobject else raw.tobytes())
-    return h.hexdigest()
-
-
-def _all_chunks_stored(dset):
-    """True unless a dataset written one cutout per chunk is known to lack chunks.
-
-    HDF5 reads a chunk missing from the index as the fill value (zeros), silently; the
-    pixels of stored chunks are checked by the fletcher32 filter on read.
-    """
-    if dset.chunks is None or tuple(dset.chunks[1:]) != tuple(dset.shape[1:]) or dset.chunks[0] != 1:
-        return True
-    rows = set()
-
-    def visit(info):
-        if any(info.chunk_offset[1:]):
-            rows.add(-1)
-        rows.add(info.chunk_offset[0])
-
-    try:
-        if hasattr(dset.id, "chunk_iter"):
-            dset.id.chunk_iter(visit)
-        else:
-            for k in range(dset.id.get_num_chunks()):
-                visit(dset.id.get_chunk_info(k))
-    except (AttributeError, NotImplementedError):  # an HDF5 without chunk queries: cannot tell
-        return True
-    return rows == set(range(dset.shape[0]))
-
-
-def _check_room(path, nbytes):
-    """Raise ENOSPC before writing ``nbytes`` of pixels (plus HDF5 and table overhead) to a full disk.
-
-    HDF5 does not recover from a write that fails for lack of space (h5py can even crash
-    while closing the file), so the space is checked before each shard is written.
-    """
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        return  # h5py reports the missing folder
-    free = shutil.disk_usage(folder).free
-    needed = int(nbytes * 1.05) + 256 * 1024
-    if free < needed:
-        raise OSError(
-            errno.ENOSPC, f"{os.strerror(errno.ENOSPC)}: {free} bytes free in {folder!r}, a shard needs about {needed}"
-        )
-
-
-def _jsonable(meta):
-    try:
-        json.dumps(meta)
-        return meta
-    except TypeError:
-        return {
-            k: (v if isinstance(v, (str, int, float, bool, type(None), list, dict)) else str(v))
-            for k, v in meta.items()
-        }
-
-
-def _write_table(table, path, hdf5_path):
-    table = Table(table, copy=False) if not isinstance(table, Table) else table
-    table.write(path, path=hdf5_path, append=True, serialize_meta=True)
 
 
 def _check_compatible(a, b, *, what):

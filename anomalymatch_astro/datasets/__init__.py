@@ -18,15 +18,9 @@ from ._benchmarks import (
     make_morphology_set,
     start_labels,
 )
-from ._local import (
-    GALAXY_MNIST_CLASSES,
-    GALAXY_MNIST_FILES,
-    IMAGE_EXTENSIONS,
-    find_local_sets,
-    image_folder_classes,
-    load_galaxy_mnist,
-    load_image_folder,
-)
+from ._galaxy_mnist import GALAXY_MNIST_CLASSES, GALAXY_MNIST_FILES, load_galaxy_mnist
+from ._image_folder import IMAGE_EXTENSIONS, image_folder_classes, load_image_folder
+from ._local import find_local_sets
 from ._mock_survey import ANOMALY_KINDS, MockSurvey, make_lens_survey, make_mock_survey
 
 __all__ = [

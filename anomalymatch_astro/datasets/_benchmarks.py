@@ -15,6 +15,7 @@ from scipy.signal import fftconvolve
 
 from ..utils.exceptions import InvalidInputError
 from . import _render as R
+from ._sampling import _class_counts, _split
 
 __all__ = [
     "MORPHOLOGY_CLASSES",
@@ -32,28 +33,6 @@ MORPHOLOGY_CLASSES = ("smooth_round", "smooth_cigar", "edge_on_disk", "spiral")
 
 #: The names `load_benchmark_set` knows.
 BENCHMARK_SETS = ("digits", "morphology", "mock_survey", "lens")
-
-
-def _class_counts(n_per_class_normal, n_normal_classes, n_anom_max, anomaly_fraction):
-    """How many normals and anomalies give ``anomaly_fraction`` with the most objects."""
-    if not 0.0 < anomaly_fraction < 1.0:
-        msg = f"anomaly_fraction must be in (0, 1), got {anomaly_fraction!r}"
-        raise InvalidInputError(msg)
-    n_normal_max = n_per_class_normal * n_normal_classes
-    ratio = anomaly_fraction / (1.0 - anomaly_fraction)
-    if n_normal_max * ratio <= n_anom_max + 1e-9:  # every normal kept
-        n_normal = n_normal_max
-        n_anom = min(n_anom_max, max(1, int(round(n_normal * ratio))))
-    else:  # every anomaly kept, normals subsampled
-        n_anom = n_anom_max
-        n_normal = max(1, int(round(n_anom / ratio)))
-    return n_normal, n_anom
-
-
-def _split(n, parts):
-    base = np.full(parts, n // parts)
-    base[: n % parts] += 1
-    return base
 
 
 # ----------------------------------------------------------------------------- morphology
@@ -288,7 +267,7 @@ def make_digits_set(*, anomaly_digit=0, anomaly_fraction=0.02, image_size=32, se
 
 
 # ----------------------------------------------------------------------------- surveys as cutout sets
-def _survey_cutouts(kind, *, seed, directory=None, cutout_size=64, progress=False, **kwargs):
+def _survey_cutouts(kind, *, seed, directory=None, cutout_size=64, progress=True, **kwargs):
     from ..cutouts import CutoutSet, make_cutouts
     from ._mock_survey import make_lens_survey, make_mock_survey
 
@@ -354,7 +333,8 @@ def load_benchmark_set(name, *, seed=0, **kwargs):
     if name in ("mock_survey", "lens"):
         return _survey_cutouts(name, seed=seed, **kwargs)
     if name in ("galaxy_mnist", "image_folder"):
-        from ._local import load_galaxy_mnist, load_image_folder
+        from ._galaxy_mnist import load_galaxy_mnist
+        from ._image_folder import load_image_folder
 
         if kwargs.get("path") is None:
             msg = (

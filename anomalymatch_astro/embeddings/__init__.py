@@ -1,4 +1,4 @@
-"""Embeddings: a cache of backbone features and fast heads trained on them in seconds.
+"""Embeddings: a cache of backbone features and fast heads trained on them.
 
 `compute_embeddings` runs the classifier's backbone once over a CutoutSet and keeps
 the features in HDF5 (keyed by model hash, normaliser, rotation flag and ids);

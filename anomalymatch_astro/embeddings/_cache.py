@@ -6,14 +6,16 @@ are stored in an HDF5 file, one group per key::
 
     /                       attrs: format = "anomalymatch_astro.EmbeddingCache"
     /entries/<digest>/      attrs: key (JSON), complete; datasets: embeddings (N, D) float32, ids (N,)
-    /entries/<digest>/pca/  (optional) mean (D,), components (k, D), explained_variance_ratio (k,)
+    /entries/<digest>/pca<k>/  (optional) mean (D,), components (k, D)
 
 ``digest`` is a SHA-256 of the key, so that embeddings of several models (the
-pretrained backbone and a fine-tuned one, say) live side by side.  A group is
-written under a temporary name and renamed once complete, so an interrupted write
-never leaves a group that looks valid.
+pretrained backbone and a fine-tuned one, say) live side by side.  Every write
+builds a new file beside the cache (the complete entries it keeps, copied, plus the
+new one) and renames it over the cache, so an interrupted write leaves the old cache
+as it was.
 """
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -22,8 +24,7 @@ import os
 import h5py
 import numpy as np
 
-from ..utils import progress_bar
-from ..utils._hashing import ids_digest
+from ..utils import atomic_path, ids_digest, progress_bar
 from ..utils.exceptions import InvalidInputError
 
 __all__ = ["EmbeddingCache", "compute_embeddings", "embedding_key", "rotation_averaged"]
@@ -181,15 +182,8 @@ class EmbeddingCache:
             msg = f"embeddings must be 2-d (N, D), got shape {embeddings.shape}"
             raise InvalidInputError(msg)
         name = self._group_name(key)
-        tmp = name + ".tmp"
-        directory = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(directory, exist_ok=True)
-        with h5py.File(self.path, "a") as f:
-            f.attrs["format"] = _FORMAT
-            for stale in (tmp, name):
-                if stale in f:
-                    del f[stale]
-            grp = f.create_group(tmp)
+        with self._rewrite(drop=name) as f:
+            grp = f.create_group(name)
             grp.attrs["key"] = json.dumps(key, sort_keys=True)
             grp.create_dataset(
                 "embeddings", data=embeddings, chunks=(min(len(embeddings), 4096) or 1, embeddings.shape[1])
@@ -198,9 +192,30 @@ class EmbeddingCache:
                 grp.create_dataset(
                     "ids", data=np.asarray([str(i) for i in ids], dtype=object), dtype=h5py.string_dtype()
                 )
-            f.move(tmp, name)
-            f[name].attrs["complete"] = True
+            grp.attrs["complete"] = True
         log.info("cached %s embeddings in %s", embeddings.shape, self.path)
+
+    @contextlib.contextmanager
+    def _rewrite(self, *, drop=None):
+        """Yield a new HDF5 file holding the complete entries (less ``drop``); it then replaces the cache."""
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        with atomic_path(self.path) as tmp:
+            with h5py.File(tmp, "w") as f:
+                f.attrs["format"] = _FORMAT
+                entries = f.create_group("entries")
+                self._copy_entries(entries, drop=drop)
+                yield f
+
+    def _copy_entries(self, entries, *, drop=None):
+        if not os.path.exists(self.path):
+            return
+        try:
+            with h5py.File(self.path, "r") as old:
+                for gname, grp in old.get("entries", {}).items():
+                    if f"entries/{gname}" != drop and grp.attrs.get("complete", False):
+                        old.copy(grp, entries, name=gname)
+        except (OSError, KeyError, ValueError, RuntimeError) as exc:  # h5py: a damaged file
+            log.warning("the embedding cache %s is unreadable (%s); starting it afresh", self.path, exc)
 
     def load_pca(self, key, n_components):
         """The stored PCA of the entry ``key`` with ``n_components`` components, or None.
@@ -227,7 +242,7 @@ class EmbeddingCache:
         if not self.contains(key):
             msg = "store the embeddings before their PCA"
             raise InvalidInputError(msg)
-        with h5py.File(self.path, "a") as f:
+        with self._rewrite() as f:
             grp = f[self._group_name(key)]
             pname = f"pca{len(components)}"
             if pname in grp:
@@ -273,7 +288,7 @@ def rotation_averaged(cutouts, classifier, *, batch_size=256, stages=()):
         msg = f"rotation averaging needs square cutouts, got {h}x{w}"
         raise InvalidInputError(msg)
     out = None
-    for rows, pixels in cutouts.iter_batches(batch_size):
+    for rows, pixels in cutouts.iter_batches(batch_size=batch_size):
         acc = None
         for view in _dihedral_views(pixels):
             sub = CutoutSet.from_arrays(view, ids=cutouts.ids[rows], bands=cutouts.bands)
@@ -296,7 +311,7 @@ def _embed(classifier, cutouts, batch_size, stages):
 
 
 def compute_embeddings(
-    cutouts, classifier, *, cache_path=None, rotation_average=False, stages=(), batch_size=256, progress=False
+    cutouts, classifier, *, cache_path=None, rotation_average=False, stages=(), batch_size=256, progress=True
 ):
     """Embeddings of every cutout under ``classifier``, computed once and cached in HDF5.
 

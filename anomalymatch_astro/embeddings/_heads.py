@@ -1,4 +1,4 @@
-"""Fast heads: small scikit-learn models trained on cached embeddings in seconds.
+"""Fast heads: small scikit-learn models trained on cached embeddings.
 
 Every head has the same two methods:
 
@@ -9,9 +9,9 @@ Every head has the same two methods:
 ``score(embeddings)``
     (N,) float in [0, 1], higher = more anomalous.
 
-They are built to stay well under a second for 100k x 1280 embeddings with a few
-hundred labels: standardisation is folded into the weights instead of copying the
-matrix, similarities are one matrix product against the labelled rows, and the
+They are built to be cheap on large embedding matrices with a few hundred labels
+(timings in the benchmarks page): standardisation is folded into the weights instead
+of copying the matrix, similarities are one matrix product against the labelled rows, and the
 graph of the label-spreading head is built on a few thousand anchors only.
 """
 

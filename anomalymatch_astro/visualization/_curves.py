@@ -14,9 +14,30 @@ from ..utils.exceptions import InvalidInputError
 __all__ = ["plot_roc_pr", "plot_score_histogram"]
 
 
-def _check(scores, is_anomaly=None):
-    from ..evaluation._metrics import _as_scores, _as_truth
+def _as_scores(scores):
+    scores = np.asarray(scores)
+    if scores.ndim != 1 or scores.dtype.kind not in "iuf":
+        msg = f"scores must be a 1-d numeric array (one score per object), got {scores.dtype} {scores.shape}"
+        raise InvalidInputError(msg)
+    scores = scores.astype(float)
+    if not np.all(np.isfinite(scores)):
+        msg = f"{int((~np.isfinite(scores)).sum())} scores are NaN or infinite; plot finite scores only"
+        raise InvalidInputError(msg)
+    return scores
 
+
+def _as_truth(is_anomaly, n):
+    truth = np.asarray(is_anomaly)
+    if truth.ndim != 1 or truth.shape[0] != n:
+        msg = f"is_anomaly must give one truth value per score: length {truth.shape} for {n} scores"
+        raise InvalidInputError(msg)
+    if truth.dtype != bool and not (truth.dtype.kind in "iuf" and np.all(np.isin(truth, [0, 1]))):
+        msg = "is_anomaly must be boolean (or 0/1): True for an anomaly, False for a normal object"
+        raise InvalidInputError(msg)
+    return truth.astype(bool)
+
+
+def _check(scores, is_anomaly=None):
     scores = _as_scores(scores)
     if is_anomaly is None:
         return scores, None
@@ -125,8 +146,6 @@ def plot_score_histogram(scores, *, is_anomaly=None, ax=None, bins=50):
     scores, _ = _check(scores)
     truth = None
     if is_anomaly is not None:
-        from ..evaluation._metrics import _as_truth
-
         truth = _as_truth(is_anomaly, scores.shape[0])
     if ax is None:
         fig = Figure(figsize=(6.0, 4.0), layout="constrained")

@@ -8,7 +8,13 @@ from astropy.table import Table
 
 from anomalymatch_astro import CutoutSet
 from anomalymatch_astro.cutouts import concatenate
-from anomalymatch_astro.utils.exceptions import BandMismatchError, FITSReadError, InvalidInputError, UnknownIDError
+from anomalymatch_astro.utils.exceptions import (
+    BandMismatchError,
+    InvalidInputError,
+    ReadError,
+    UnknownIDError,
+    WriteError,
+)
 
 
 @pytest.fixture
@@ -63,7 +69,7 @@ def test_hdf5_round_trip_lazy_and_sharded(cutouts, tmp_path):
     np.testing.assert_array_equal(back[[11, 0, 6]].data, cutouts.data[[11, 0, 6]])
     assert back.coords.separation(cutouts.coords).max().arcsec < 1e-6
     assert back.table["truth"].tolist() == cutouts.table["truth"].tolist()
-    rows = [r for r, _ in back.iter_batches(5)]
+    rows = [r for r, _ in back.iter_batches(batch_size=5)]
     assert [len(r) for r in rows] == [5, 5, 2]
 
 
@@ -90,13 +96,13 @@ def test_incomplete_shard_is_not_read(cutouts, tmp_path):
 
 def test_damaged_files(tmp_path):
     (tmp_path / "x.h5").write_bytes(b"garbage" * 100)
-    with pytest.raises(FITSReadError, match="truncated"):
+    with pytest.raises(ReadError, match="truncated"):
         CutoutSet.from_hdf5(tmp_path / "x.h5")
-    with pytest.raises(FITSReadError, match="does not exist"):
+    with pytest.raises(ReadError, match="does not exist"):
         CutoutSet.from_hdf5(tmp_path / "missing.h5")
     with h5py.File(tmp_path / "other.h5", "w") as f:
         f["a"] = 1
-    with pytest.raises(FITSReadError, match="not an anomalymatch_astro"):
+    with pytest.raises(ReadError, match="not an anomalymatch_astro"):
         CutoutSet.from_hdf5(tmp_path / "other.h5")
 
 
@@ -112,3 +118,45 @@ def test_to_table_has_skycoord(cutouts):
     table = cutouts.to_table()
     assert isinstance(table["coord"], SkyCoord)
     assert table.meta["bands"] == ["g", "r", "i"]
+
+
+def test_write_over_an_existing_file_is_atomic(cutouts, tmp_path, monkeypatch):
+    path = tmp_path / "c.h5"
+    cutouts[:4].to_hdf5(path)
+    before = path.read_bytes()
+
+    from anomalymatch_astro.cutouts import _hdf5
+
+    def fail(table, p, hdf5_path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_hdf5, "_write_table", fail)
+    with pytest.raises(WriteError, match="left as it was"):
+        cutouts.to_hdf5(path)
+    assert path.read_bytes() == before  # the old file is untouched ...
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.h5"]  # ... and no temporary file is left
+    monkeypatch.undo()
+    cutouts.to_hdf5(path)
+    np.testing.assert_array_equal(CutoutSet.from_hdf5(path).data, cutouts.data)
+
+
+def test_a_lazy_set_can_be_written_over_its_own_file(cutouts, tmp_path):
+    path = tmp_path / "c.h5"
+    cutouts.to_hdf5(path, shard_size=5)
+    lazy = CutoutSet.from_hdf5(path)
+    lazy[::2].to_hdf5(path)  # reads the old file while the new one is written beside it
+    back = CutoutSet.from_hdf5(path)
+    assert back.ids.tolist() == cutouts.ids[::2].tolist()
+    np.testing.assert_array_equal(back.data, cutouts.data[::2])
+
+
+def test_old_lzf_file_layout_still_reads(cutouts, tmp_path):
+    """A file written as the format has always been (lzf float32 shards, fletcher32) reads back exactly."""
+    path = tmp_path / "c.h5"
+    cutouts.to_hdf5(path, compression="lzf", shard_size=7)
+    with h5py.File(path) as f:
+        assert f.attrs["format"] == "anomalymatch_astro.CutoutSet" and f.attrs["format_version"] == 1
+        dset = f["shards"]["000000"]["data"]
+        assert dset.compression == "lzf" and dset.fletcher32 and dset.dtype == np.float32
+        assert dset.chunks == (1, 3, 8, 8)
+    np.testing.assert_array_equal(CutoutSet.from_hdf5(path, lazy=False).data, cutouts.data)

@@ -56,10 +56,16 @@ def test_morphology_deterministic():
 
 
 @pytest.mark.parametrize(
-    "kwargs", [dict(anomaly_class="irregular"), dict(anomaly_fraction=0.0), dict(image_size=8), dict(n_per_class=0)]
+    ("kwargs", "match"),
+    [
+        (dict(anomaly_class="irregular"), "anomaly_class must be one of"),
+        (dict(anomaly_fraction=0.0), "anomaly_fraction must be in"),
+        (dict(image_size=8), "image_size must be"),
+        (dict(n_per_class=0), "n_per_class must be"),
+    ],
 )
-def test_morphology_bad_arguments(kwargs):
-    with pytest.raises(InvalidInputError):
+def test_morphology_bad_arguments(kwargs, match):
+    with pytest.raises(InvalidInputError, match=match):
         make_morphology_set(**kwargs)
 
 
@@ -76,7 +82,7 @@ def test_digits():
     again = make_digits_set(anomaly_digit=7, anomaly_fraction=0.02, image_size=24, seed=0)
     np.testing.assert_array_equal(cs.data, again.data)
     assert list(cs.ids) == list(again.ids)
-    with pytest.raises(InvalidInputError):
+    with pytest.raises(InvalidInputError, match="anomaly_digit must be"):
         make_digits_set(anomaly_digit=10)
 
 

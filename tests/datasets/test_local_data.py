@@ -131,10 +131,10 @@ def test_galaxy_mnist_ids_stable_across_seeds(galaxy):
 
 
 def test_galaxy_mnist_both_splits_and_cap(galaxy, monkeypatch):
-    from anomalymatch_astro.datasets import _local
+    from anomalymatch_astro.datasets import _galaxy_mnist
 
     root, sources = galaxy
-    monkeypatch.setattr(_local, "_HDF5_CHUNK", 7)  # many small reads, dense and sparse
+    monkeypatch.setattr(_galaxy_mnist, "_HDF5_CHUNK", 7)  # many small reads, dense and sparse
     cs = load_galaxy_mnist(root, split="both", n_per_class=20, anomaly_class="edge_on_disk", progress=True)
     assert len(cs) == 80
     assert class_counts(cs) == dict.fromkeys(GALAXY_MNIST_CLASSES, 20)
@@ -268,7 +268,7 @@ def test_galaxy_mnist_missing_classes(tmp_path, caplog):
     with pytest.raises(InvalidInputError, match="no image of the anomaly class 'unbarred_spiral'"):
         load_galaxy_mnist(tmp_path / "no_spirals")
     # an empty normal class is left out (logged), the others still give the set
-    with caplog.at_level(logging.WARNING, logger="anomalymatch_astro.datasets._local"):
+    with caplog.at_level(logging.WARNING, logger="anomalymatch_astro.datasets"):
         cs = load_galaxy_mnist(tmp_path / "no_spirals", anomaly_class="smooth_round")
     assert "unbarred_spiral" in caplog.text
     assert set(cs.table["class"]) == {"smooth_round", "smooth_cigar", "edge_on_disk"}
@@ -353,7 +353,7 @@ def test_image_folder_reads_jpg_any_case_and_subfolders(class_folders):
 
 
 def test_image_folder_fraction_and_seeds(class_folders, caplog):
-    with caplog.at_level(logging.WARNING, logger="anomalymatch_astro.datasets._local"):
+    with caplog.at_level(logging.WARNING, logger="anomalymatch_astro.datasets"):
         cs = load_image_folder(class_folders, anomaly_class="n01", image_size=16)  # 1%: too few images
     assert int(cs.table["is_anomaly"].sum()) == 1 and len(cs) == 25
     assert "not the 0.01 asked for" in caplog.text
@@ -518,14 +518,14 @@ def test_find_local_sets(tmp_path, galaxy, csv_copy, caplog):
     assert find_local_sets(f) == {"galaxy_mnist": f}
     with pytest.raises(InvalidInputError, match="(?s)does not exist.*Layouts accepted"):
         find_local_sets(tmp_path / "missing")
-    with caplog.at_level(logging.WARNING, logger="anomalymatch_astro.datasets._local"):
+    with caplog.at_level(logging.WARNING, logger="anomalymatch_astro.datasets"):
         assert find_local_sets(tmp_path / "notes") == {}
     assert "found no local copy" in caplog.text
     pickled = tmp_path / "pickled" / "miniImageNet"
     pickled.mkdir(parents=True)
     (pickled / "mini-imagenet-cache-train.pkl").write_bytes(b"\x80\x04.")
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="anomalymatch_astro.datasets._local"):
+    with caplog.at_level(logging.WARNING, logger="anomalymatch_astro.datasets"):
         assert find_local_sets(tmp_path / "pickled") == {}
     assert "pickle" in caplog.text
 

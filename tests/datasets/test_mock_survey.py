@@ -169,21 +169,21 @@ def test_single_band_and_options(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "kwargs",
+    ("kwargs", "match"),
     [
-        dict(bands=["g"], anomaly_kinds=("colour",)),
-        dict(anomaly_kinds=("ghost",)),
-        dict(anomaly_fraction=1.5),
-        dict(n_objects=0),
-        dict(bands=["g", "g"]),
-        dict(pixel_scale=3.0 * u.kg),
-        dict(psf="airy"),
-        dict(psf_fwhm=[0.8, 0.9]),
-        dict(population="quasars"),
-        dict(seed=-1),
+        (dict(bands=["g"], anomaly_kinds=("colour",)), "need at least two bands"),
+        (dict(anomaly_kinds=("ghost",)), "anomaly_kinds must be chosen from"),
+        (dict(anomaly_fraction=1.5), "anomaly_fraction must be in"),
+        (dict(n_objects=0), "n_objects must be"),
+        (dict(bands=["g", "g"]), "unique names"),
+        (dict(pixel_scale=3.0 * u.kg), "pixel_scale must be an angle"),
+        (dict(psf="airy"), "psf must be"),
+        (dict(psf_fwhm=[0.8, 0.9]), "psf_fwhm must give one"),
+        (dict(population="quasars"), "population must be"),
+        (dict(seed=-1), "seed must be"),
     ],
 )
-def test_bad_arguments(tmp_path, kwargs):
+def test_bad_arguments(tmp_path, kwargs, match):
     kwargs.setdefault("n_objects", 5)
-    with pytest.raises(InvalidInputError):
+    with pytest.raises(InvalidInputError, match=match):
         make_mock_survey(tmp_path, **kwargs)

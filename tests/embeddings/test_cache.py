@@ -106,10 +106,43 @@ def test_rotation_average_is_rotation_invariant(tmp_path, cutouts):
 def test_pca_stored_with_entry(tmp_path):
     cache = EmbeddingCache(tmp_path / "e.h5")
     key = {"model_hash": "x"}
-    with pytest.raises(InvalidInputError):
+    with pytest.raises(InvalidInputError, match="store the embeddings before"):
         cache.save_pca(key, np.zeros(2), np.zeros((1, 2)))
     cache.save(key, np.ones((3, 2)))
     assert cache.load_pca(key, 1) is None
-    cache.save_pca(key, np.zeros(2), np.eye(2)[:1])
+    cache.save_pca(key, np.array([0.5, 1.5]), np.eye(2)[:1])
     mean, comps = cache.load_pca(key, 1)
-    assert comps.shape == (1, 2)
+    np.testing.assert_array_equal(mean, [0.5, 1.5])
+    np.testing.assert_array_equal(comps, [[1.0, 0.0]])
+    np.testing.assert_array_equal(cache.load(key), np.ones((3, 2)))  # the entry itself is kept
+
+
+def test_save_replaces_the_file_atomically_and_keeps_other_entries(tmp_path, monkeypatch):
+    path = tmp_path / "e.h5"
+    cache = EmbeddingCache(path)
+    cache.save({"model_hash": "a"}, np.ones((3, 2)), ids=["x", "y", "z"])
+    cache.save({"model_hash": "b"}, np.zeros((2, 4)))
+    cache.save({"model_hash": "a"}, np.full((3, 2), 2.0))  # same key: replaced
+    assert sorted(k["model_hash"] for k in cache.keys()) == ["a", "b"]
+    np.testing.assert_array_equal(cache.load({"model_hash": "a"}), np.full((3, 2), 2.0))
+    np.testing.assert_array_equal(cache.load({"model_hash": "b"}), np.zeros((2, 4)))
+    before = path.read_bytes()
+
+    def fail(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(h5py.Group, "create_dataset", fail)
+    with pytest.raises(OSError, match="No space"):
+        cache.save({"model_hash": "c"}, np.ones((1, 1)))
+    monkeypatch.undo()
+    assert path.read_bytes() == before  # the cache is as it was, and no temporary file is left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e.h5"]
+
+
+def test_a_damaged_cache_is_started_afresh(tmp_path):
+    path = tmp_path / "e.h5"
+    path.write_bytes(b"not hdf5" * 50)
+    cache = EmbeddingCache(path)
+    assert cache.load({"model_hash": "a"}) is None
+    cache.save({"model_hash": "a"}, np.ones((2, 2)))
+    np.testing.assert_array_equal(cache.load({"model_hash": "a"}), np.ones((2, 2)))

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from anomalymatch_astro import CutoutSet
-from anomalymatch_astro.cutouts import _collection
+from anomalymatch_astro.cutouts import _hdf5
 from anomalymatch_astro.utils.exceptions import AnomalyMatchError, WriteError
 
 from .conftest import COUNTS
@@ -52,8 +52,8 @@ def test_kill_9_while_writing_shards_then_resume(tmp_path, where):
         import os, signal
         import numpy as np
         from anomalymatch_astro import CutoutSet
-        from anomalymatch_astro.cutouts import _collection
-        original = _collection._write_table
+        from anomalymatch_astro.cutouts import _hdf5
+        original = _hdf5._write_table
         calls = []
         def write_table(table, path, hdf5_path):
             calls.append(hdf5_path)
@@ -62,7 +62,7 @@ def test_kill_9_while_writing_shards_then_resume(tmp_path, where):
             original(table, path, hdf5_path)
             if len(calls) == 3:
                 os.kill(os.getpid(), signal.SIGKILL)   # shard 3: data and table written, not complete
-        _collection._write_table = write_table
+        _hdf5._write_table = write_table
         rng = np.random.default_rng(1)
         cs = CutoutSet.from_arrays(rng.normal(size=(10, 2, 4, 4)), bands=["g", "r"],
                                    ids=[f"s{{i:02d}}" for i in range(10)])
@@ -221,7 +221,7 @@ def _shards(path):
 
 def test_disk_full_while_writing_shards_simulated(tmp_path, monkeypatch):
     path = tmp_path / "c.h5"
-    original = _collection._write_table
+    original = _hdf5._write_table
     calls = []
 
     def write_table(table, p, hdf5_path):
@@ -230,7 +230,7 @@ def test_disk_full_while_writing_shards_simulated(tmp_path, monkeypatch):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(p))
         original(table, p, hdf5_path)
 
-    monkeypatch.setattr(_collection, "_write_table", write_table)
+    monkeypatch.setattr(_hdf5, "_write_table", write_table)
     with pytest.raises(WriteError, match="room"):
         _cutouts().to_hdf5(path, shard_size=4)
     COUNTS["fault: disk full"]["injected"] += 1
@@ -287,7 +287,7 @@ def test_unwritable_or_missing_folder_simulated(tmp_path, monkeypatch):
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(name))
         return original(name, mode, *args, **kwargs)
 
-    monkeypatch.setattr(_collection.h5py, "File", refuse)
+    monkeypatch.setattr(_hdf5.h5py, "File", refuse)
     with pytest.raises(WriteError, match="writable"):
         _cutouts().to_hdf5(tmp_path / "c.h5")
     assert not (tmp_path / "c.h5").exists()

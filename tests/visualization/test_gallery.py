@@ -15,5 +15,5 @@ def test_gallery_png(tmp_path):
     assert len([ax for ax in fig.axes if ax.images]) == 3
     fig.savefig(tmp_path / "g.png")
     assert (tmp_path / "g.png").stat().st_size > 1000
-    with pytest.raises(InvalidInputError):
+    with pytest.raises(InvalidInputError, match="no cutouts to show"):
         plot_gallery(cs[np.zeros(10, bool)])

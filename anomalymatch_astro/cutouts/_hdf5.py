@@ -1,0 +1,240 @@
+"""The HDF5 file format of a `CutoutSet`: shards, checksums, lazy reading.
+
+A CutoutSet file is a set of shards, so that it can be appended to while it is
+produced and read back lazily in bounded memory::
+
+    /                 attrs: format, format_version, bands (JSON), image_shape, meta (JSON)
+    /shards/000000/   data (n, C, H, W) float32, one chunk per cutout, compressed, fletcher32;
+                      table (the n metadata rows, astropy's HDF5 table format);
+                      attrs: table_sha256, complete
+
+A shard counts only once its ``complete`` attribute is set, so a write that stops
+half-way leaves the shards before it readable.
+"""
+
+import errno
+import hashlib
+import json
+import logging
+import os
+import shutil
+
+import h5py
+import numpy as np
+from astropy.table import QTable, Table, vstack
+
+from ..utils.exceptions import ReadError
+
+__all__ = ["ShardedFile", "write_shards"]
+
+log = logging.getLogger(__name__)
+
+_FORMAT = "anomalymatch_astro.CutoutSet"
+_FORMAT_VERSION = 1
+
+
+class ShardedFile:
+    """Lazy reader of an HDF5 CutoutSet file (opened per read; safe across processes)."""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        try:
+            with h5py.File(self.path, "r") as f:
+                if f.attrs.get("format") != _FORMAT:
+                    msg = (
+                        f"{self.path!r} is not an anomalymatch_astro CutoutSet file "
+                        f"(format attribute {f.attrs.get('format')!r})"
+                    )
+                    raise ReadError(msg)
+                self.bands = tuple(json.loads(f.attrs["bands"]))
+                self.image_shape = tuple(int(x) for x in f.attrs["image_shape"])
+                self.meta = json.loads(f.attrs.get("meta", "{}"))
+                if (
+                    not self.bands
+                    or not all(isinstance(b, str) for b in self.bands)
+                    or len(self.image_shape) != 2
+                    or min(self.image_shape) < 1
+                    or not isinstance(self.meta, dict)
+                ):
+                    msg = "its bands, image_shape or meta attributes are malformed"
+                    raise ValueError(msg)
+                names = sorted(f["shards"].keys()) if "shards" in f else []
+                self.shard_names = []
+                self.shard_sizes = []
+                for name in names:
+                    grp = f["shards"][name]
+                    if "data" not in grp or "table" not in grp or not grp.attrs.get("complete", False):
+                        log.warning("skipping incomplete shard %s in %s", name, self.path)
+                        continue
+                    shape = grp["data"].shape
+                    if len(shape) != 4 or shape[1:] != (len(self.bands),) + self.image_shape:
+                        msg = f"shard {name} has data of shape {shape}, not the file's (n, C, H, W)"
+                        raise ValueError(msg)
+                    if "table_sha256" in grp.attrs and grp.attrs["table_sha256"] != _table_digest(grp):
+                        msg = f"the metadata table of shard {name} does not match its checksum"
+                        raise ValueError(msg)
+                    if not _all_chunks_stored(grp["data"]):
+                        # one chunk per cutout: a missing one would silently read as zeros
+                        msg = f"shard {name} lacks pixel chunks (its chunk index is damaged)"
+                        raise ValueError(msg)
+                    self.shard_names.append(name)
+                    self.shard_sizes.append(grp["data"].shape[0])
+        except ReadError:
+            raise
+        except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:  # h5py: all of these
+            msg = (
+                f"could not read CutoutSet file {self.path!r}: {exc}. The file may be truncated "
+                "or not an HDF5 file; re-create it with CutoutSet.to_hdf5"
+            )
+            raise ReadError(msg) from exc
+        self.offsets = np.concatenate([[0], np.cumsum(self.shard_sizes)]).astype(np.int64)
+
+    def __len__(self):
+        return int(self.offsets[-1])
+
+    def _damaged(self, exc):
+        msg = (
+            f"could not read CutoutSet file {self.path!r}: {type(exc).__name__}: {exc}. The file is "
+            "damaged (truncated or changed since it was opened); re-create it with CutoutSet.to_hdf5"
+        )
+        return ReadError(msg)
+
+    def read_table(self):
+        tables = []
+        for name in self.shard_names:
+            try:
+                tables.append(QTable.read(self.path, format="hdf5", path=f"shards/{name}/table"))
+            except Exception as exc:  # noqa: BLE001 -- astropy's HDF5 reader raises many kinds
+                raise self._damaged(exc) from exc
+        if not tables:
+            return QTable({"id": np.array([], dtype=str)})
+        return QTable(vstack(tables, metadata_conflicts="silent")) if len(tables) > 1 else tables[0]
+
+    def read(self, index):
+        """Read rows ``index`` (sorted or not) as an (n, C, H, W) float32 array."""
+        index = np.asarray(index, dtype=np.int64)
+        out = np.empty((len(index),) + (len(self.bands),) + self.image_shape, dtype=np.float32)
+        if len(index) == 0:
+            return out
+        order = np.argsort(index, kind="stable")
+        sorted_idx = index[order]
+        shard_of = np.searchsorted(self.offsets, sorted_idx, side="right") - 1
+        try:
+            self._read_into(out, order, sorted_idx, shard_of)
+        except (OSError, KeyError, ValueError, RuntimeError) as exc:  # incl. fletcher32 checksum errors
+            raise self._damaged(exc) from exc
+        return out
+
+    def _read_into(self, out, order, sorted_idx, shard_of):
+        with h5py.File(self.path, "r") as f:
+            for s in np.unique(shard_of):
+                sel = shard_of == s
+                local = sorted_idx[sel] - self.offsets[s]
+                dset = f["shards"][self.shard_names[s]]["data"]
+                lo, hi = int(local.min()), int(local.max()) + 1
+                if hi - lo <= 4 * len(local):  # contiguous-ish: one slab read
+                    block = dset[lo:hi]
+                    out[order[sel]] = block[local - lo]
+                else:
+                    uniq, inv = np.unique(local, return_inverse=True)
+                    out[order[sel]] = dset[uniq][inv]
+
+
+def write_shards(cutouts, path, *, mode, compression, shard_size):
+    """Write ``cutouts`` to ``path`` as new shards (``mode="w"`` starts the file, ``"a"`` appends)."""
+    n = len(cutouts)
+    per_cutout = 4 * len(cutouts.bands) * int(np.prod(cutouts.image_shape))
+    _check_room(path, per_cutout * min(n, shard_size))
+    with h5py.File(path, mode) as f:
+        if mode == "w" or "format" not in f.attrs:
+            f.attrs["format"] = _FORMAT
+            f.attrs["format_version"] = _FORMAT_VERSION
+            f.attrs["bands"] = json.dumps(list(cutouts.bands))
+            f.attrs["image_shape"] = np.asarray(cutouts.image_shape, dtype=np.int64)
+            f.attrs["meta"] = json.dumps(_jsonable(cutouts.meta))
+        shards = f.require_group("shards")
+        start_shard = len(shards.keys())
+    for k, start in enumerate(range(0, n, shard_size)):
+        rows = np.arange(start, min(start + shard_size, n))
+        name = f"{start_shard + k:06d}"
+        _check_room(path, per_cutout * len(rows))
+        part = cutouts[rows]
+        with h5py.File(path, "a") as f:
+            grp = f["shards"].create_group(name)
+            chunk = (1, len(cutouts.bands)) + cutouts.image_shape
+            # fletcher32: a checksum per chunk, so damaged pixels fail to read instead of reading wrong
+            grp.create_dataset("data", data=part.data, chunks=chunk, compression=compression, fletcher32=True)
+        _write_table(part.table, path, f"shards/{name}/table")
+        with h5py.File(path, "a") as f:
+            f["shards"][name].attrs["table_sha256"] = _table_digest(f["shards"][name])
+            f["shards"][name].attrs["complete"] = True
+
+
+def _table_digest(group):
+    """sha256 of the raw bytes of a shard's metadata table and column metadata (HDF5 has no checksums)."""
+    h = hashlib.sha256()
+    for name in sorted(group.keys()):
+        if name.startswith("table"):
+            h.update(name.encode())
+            raw = np.asarray(group[name][()])
+            h.update(repr(raw.tolist()).encode() if raw.dtype.hasobject else raw.tobytes())
+    return h.hexdigest()
+
+
+def _all_chunks_stored(dset):
+    """True unless a dataset written one cutout per chunk is known to lack chunks.
+
+    HDF5 reads a chunk missing from the index as the fill value (zeros), silently; the
+    pixels of stored chunks are checked by the fletcher32 filter on read.
+    """
+    if dset.chunks is None or tuple(dset.chunks[1:]) != tuple(dset.shape[1:]) or dset.chunks[0] != 1:
+        return True
+    rows = set()
+
+    def visit(info):
+        if any(info.chunk_offset[1:]):
+            rows.add(-1)
+        rows.add(info.chunk_offset[0])
+
+    try:
+        if hasattr(dset.id, "chunk_iter"):
+            dset.id.chunk_iter(visit)
+        else:
+            for k in range(dset.id.get_num_chunks()):
+                visit(dset.id.get_chunk_info(k))
+    except (AttributeError, NotImplementedError):  # an HDF5 without chunk queries: cannot tell
+        return True
+    return rows == set(range(dset.shape[0]))
+
+
+def _check_room(path, nbytes):
+    """Raise ENOSPC before writing ``nbytes`` of pixels (plus HDF5 and table overhead) to a full disk.
+
+    HDF5 does not recover from a write that fails for lack of space (h5py can even crash
+    while closing the file), so the space is checked before each shard is written.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        return  # h5py reports the missing folder
+    free = shutil.disk_usage(folder).free
+    needed = int(nbytes * 1.05) + 256 * 1024
+    if free < needed:
+        raise OSError(
+            errno.ENOSPC, f"{os.strerror(errno.ENOSPC)}: {free} bytes free in {folder!r}, a shard needs about {needed}"
+        )
+
+
+def _jsonable(meta):
+    try:
+        json.dumps(meta)
+        return meta
+    except TypeError:
+        return {
+            k: (v if isinstance(v, (str, int, float, bool, type(None), list, dict)) else str(v))
+            for k, v in meta.items()
+        }
+
+
+def _write_table(table, path, hdf5_path):
+    table = Table(table, copy=False) if not isinstance(table, Table) else table
+    table.write(path, format="hdf5", path=hdf5_path, append=True, serialize_meta=True)
