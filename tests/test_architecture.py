@@ -207,7 +207,11 @@ def test_the_checker_sees_function_level_and_upward_imports(tmp_path):
 @pytest.mark.parametrize("module", sorted(m for m in MODULES if m.count(".") >= 1))
 def test_module_size(module):
     """No module over 500 lines unless listed here as one cohesive concept (with the reason)."""
-    cohesive = {}
+    cohesive = {
+        # one class each, already split along their seams (workdir, training, strategies; server, widget)
+        "anomalymatch_astro.active_learning._session": 700,
+        "anomalymatch_astro.ui._gallery": 560,
+    }
     lines = len(MODULES[module].read_text(encoding="utf-8").splitlines())
     limit = cohesive.get(module, 500)
     assert lines <= limit, f"{module} has {lines} lines: split it along its seams"

@@ -7,8 +7,8 @@ runs the paper's protocol with known truth.
 """
 
 from ._labels import SOURCES, LabelStore
-from ._oracle import simulate_oracle
-from ._session import DEFAULT_HEAD, MODES, ActiveLearningSession, TrainResult, combine_scores
+from ._oracle import OracleResult, simulate_oracle
+from ._session import DEFAULT_HEAD, ActiveLearningSession
 from ._strategies import (
     STRATEGIES,
     decision_threshold,
@@ -19,12 +19,15 @@ from ._strategies import (
     select_uncertain,
     unit_embeddings,
 )
+from ._training import TrainResult, combine_scores
+from ._workdir import MODES
 
 __all__ = [
     "ActiveLearningSession",
     "TrainResult",
     "LabelStore",
     "simulate_oracle",
+    "OracleResult",
     "combine_scores",
     "MODES",
     "STRATEGIES",

@@ -196,7 +196,7 @@ class LabelStore:
         with self._lock:
             self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, str(value)))
 
-    def get_meta(self, key, default=None):
+    def get_meta(self, key, *, default=None):
         """The meta value of ``key`` (a string), or ``default``."""
         with self._lock:
             row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

@@ -7,9 +7,64 @@ import numpy as np
 
 from ..utils.exceptions import InvalidInputError
 
-__all__ = ["simulate_oracle"]
+__all__ = ["simulate_oracle", "OracleResult"]
 
 log = logging.getLogger(__name__)
+
+
+#: The columns every row of an `OracleResult` has, in table order (the metrics follow).
+_FIRST_COLUMNS = (
+    "cycle",
+    "mode",
+    "n_labelled",
+    "n_anomalies_labelled",
+    "n_new_anomalies",
+    "train_seconds",
+    "exhausted",
+)
+
+
+class OracleResult(list):
+    """The records of `simulate_oracle`: a list of dicts, one per evaluation, that also makes a Table.
+
+    Examples
+    --------
+    >>> from anomalymatch_astro.active_learning import OracleResult
+    >>> r = OracleResult([{"cycle": 0, "auroc": 0.8, "n": 90}, {"cycle": 1, "auroc": float("nan")}])
+    >>> r[0]["auroc"]
+    0.8
+    >>> t = r.to_table()
+    >>> list(t.colnames), bool(t["n"].mask[1])
+    (['cycle', 'auroc', 'n'], True)
+    """
+
+    def to_table(self):
+        """The records as a Table, one row per evaluation.
+
+        Columns: ``cycle``, ``mode``, ``n_labelled``, ``n_anomalies_labelled``,
+        ``n_new_anomalies``, ``train_seconds``, ``exhausted``, then the metrics in the
+        order they first appear.  A value missing from a row (the metrics after the
+        anomalies ran out) is masked.
+
+        Returns
+        -------
+        `~astropy.table.Table`
+        """
+        from astropy.table import MaskedColumn, Table
+
+        names = [c for c in _FIRST_COLUMNS if any(c in row for row in self)]
+        for row in self:
+            names += [k for k in row if k not in names]
+        table = Table()
+        for name in names:
+            present = [row[name] for row in self if name in row]
+            if len(present) == len(self):
+                table[name] = present
+            else:
+                fill = present[0]
+                values = [row.get(name, fill) for row in self]
+                table[name] = MaskedColumn(values, mask=[name not in row for row in self])
+        return table
 
 
 def simulate_oracle(
@@ -23,7 +78,7 @@ def simulate_oracle(
     iterations=None,
     k=100,
     held_out=None,
-    progress=False,
+    progress=True,
 ):
     """Run AnomalyMatch's active-learning protocol with the truth standing in for the user.
 
@@ -60,13 +115,14 @@ def simulate_oracle(
 
     Returns
     -------
-    list of dict
-        One per evaluation: ``cycle`` (0 = the initial training), ``mode``,
-        ``n_labelled``, ``n_anomalies_labelled``, ``n_new_anomalies`` (true anomalies
-        found in this cycle's top-scored candidates), ``train_seconds``, ``exhausted``
-        (True when no unlabelled anomaly is left among the evaluated objects: the metrics
-        are then NaN and the protocol stops early) and every
-        metric of `~anomalymatch_astro.evaluate` (``auroc``, ``auprc``,
+    OracleResult
+        A list of dicts, one per evaluation (`OracleResult.to_table` gives them as a
+        Table): ``cycle`` (0 = the initial training), ``mode``, ``n_labelled``,
+        ``n_anomalies_labelled``, ``n_new_anomalies`` (true anomalies found in this
+        cycle's top-scored candidates), ``train_seconds``, ``exhausted`` (True when no
+        unlabelled anomaly is left among the evaluated objects: the metrics are then NaN
+        and the protocol stops early) and every metric of `~anomalymatch_astro.evaluate`
+        (``auroc``, ``auprc``,
         ``precision_at_1pct`` ...).
     """
     truth = np.asarray(is_anomaly).astype(bool)
@@ -85,13 +141,13 @@ def simulate_oracle(
         msg = "some held-out objects are already labelled; start labels must come from the other objects"
         raise InvalidInputError(msg)
     ids = np.asarray(session.cutouts.ids).astype(str)
-    records = []
+    records = OracleResult()
 
     def record(cycle, seconds, n_new):
         mask = session.labelled_mask()
         row = {
             "cycle": cycle,
-            "mode": session._last_mode,
+            "mode": session.last_train_mode,
             "n_labelled": int(mask.sum()),
             "n_anomalies_labelled": int((mask & truth).sum()),
             "n_new_anomalies": n_new,

@@ -2,34 +2,24 @@
 
 A session ties together a CutoutSet, a durable label store, the cached embeddings
 with a fast head, and an `~anomalymatch_astro.AnomalyClassifier` trained with
-FixMatch.  With a ``workdir`` everything survives a crash or restart::
-
-    workdir/
-      session.json      format, cutout file, ids checksum, settings, embedding key, cycle
-      labels.sqlite     every label event (WAL, one transaction per label() call)
-      embeddings.h5     cached backbone embeddings (EmbeddingCache)
-      scores.h5         the last scores (ids, score, per-model scores, cycle), written atomically
-      model/            the last FixMatch classifier (AnomalyClassifier.save), swapped in atomically
+FixMatch.  With a ``workdir`` everything survives a crash or restart; what is kept
+there, and how, is `SessionWorkdir`'s business (``_workdir.py``).
 """
 
 import dataclasses
 import json
 import logging
-import os
-import shutil
 import time
 
-import h5py
 import numpy as np
 
-from ..embeddings import HEADS, EmbeddingCache, compute_embeddings, embedding_key, fit_pca, make_head, rank_normalize
-from ..utils import parse_labels
-from ..utils._hashing import ids_digest
-from ..utils._labels import label_word
-from ..utils.exceptions import CheckpointError, InvalidInputError, LabelError, UnknownIDError
+from ..embeddings import compute_embeddings, embedding_key, fit_pca, make_head
+from ..utils import label_word, parse_labels
+from ..utils.exceptions import InvalidInputError, LabelError, UnknownIDError
 from ._labels import LabelStore
 from ._strategies import (
     STRATEGIES,
+    _column_mean,
     decision_threshold,
     select_diverse,
     select_mix,
@@ -37,112 +27,19 @@ from ._strategies import (
     select_top,
     select_uncertain,
 )
+from ._training import TrainResult, combine_scores, fit_fast_head, fit_fixmatch, train_auroc
+from ._workdir import MODES, SessionWorkdir, recorded_cutouts_path
 
-__all__ = ["ActiveLearningSession", "TrainResult", "MODES", "DEFAULT_HEAD"]
+__all__ = ["ActiveLearningSession", "TrainResult", "MODES", "DEFAULT_HEAD", "combine_scores"]
 
 log = logging.getLogger(__name__)
-
-#: Training modes of `ActiveLearningSession.train`.
-MODES = ("fast", "fixmatch", "both")
 
 #: The head used by the "fast" mode unless another is chosen (see the embeddings user guide).
 DEFAULT_HEAD = "ensemble"
 
-_FORMAT = "anomalymatch_astro.ActiveLearningSession"
-_FORMAT_VERSION = 1
-
-
-def _write_json_atomic(path, obj):
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _read_state(path):
-    try:
-        with open(path) as f:
-            state = json.load(f)
-    except (OSError, ValueError) as exc:  # ValueError: not JSON, not UTF-8
-        state = exc
-    if not isinstance(state, dict):
-        msg = (
-            f"{path} is not a readable session file ({state}); it is written atomically, so it was "
-            "changed by hand or the disk is damaged: restore it, or use a new workdir (the labels in "
-            "labels.sqlite can be imported with labels=...)"
-        )
-        raise CheckpointError(msg)
-    return state
-
-
-def _auroc(y, s):
-    from sklearn.metrics import roc_auc_score
-
-    y = np.asarray(y)
-    if len(np.unique(y)) < 2:
-        return float("nan")
-    return float(roc_auc_score(y, s))
-
-
-def combine_scores(parts):
-    """The session's combined ranking: the mean of each model's rank-normalised scores.
-
-    Each model's scores are replaced by their ranks scaled to [0, 1] (0 = least,
-    1 = most anomalous) and the ranks are averaged, so models with different
-    calibration (a saturated FixMatch softmax, a balanced logistic probe) weigh the
-    same.  A single model's scores are returned unchanged.
-
-    Parameters
-    ----------
-    parts : dict
-        ``{model name: scores (N,)}``.
-
-    Returns
-    -------
-    numpy.ndarray
-        (N,) float64 in [0, 1].
-    """
-    parts = [np.asarray(v, dtype=np.float64) for v in parts.values()]
-    if len(parts) == 1:
-        return parts[0]
-    return np.mean([rank_normalize(p) for p in parts], axis=0)
-
-
-@dataclasses.dataclass
-class TrainResult:
-    """What one `ActiveLearningSession.train` call did.
-
-    Attributes
-    ----------
-    mode : str
-        ``"fast"``, ``"fixmatch"`` or ``"both"``.
-    cycle : int
-        The session's cycle counter after this training.
-    seconds : float
-        Wall time of the whole call.
-    n_anomalies, n_normals : int
-        Labels used.
-    timings : dict
-        Seconds per part (``embeddings``, ``fast``, ``fixmatch``, ``save``).
-    metrics : dict
-        Per model: ``train_auroc`` (AUROC on the labelled objects, an optimistic
-        sanity check) and for the combination ``threshold`` (the boundary used by
-        the uncertainty strategy).
-    """
-
-    mode: str
-    cycle: int
-    seconds: float
-    n_anomalies: int
-    n_normals: int
-    timings: dict
-    metrics: dict
-
-    def as_dict(self):
-        """A plain dict (JSON-serialisable)."""
-        return dataclasses.asdict(self)
+#: Defaults of the embedding settings for a new session.
+DEFAULT_ROTATION_AVERAGE = True
+DEFAULT_FEATURE_STAGES = (-2, -1)
 
 
 class ActiveLearningSession:
@@ -167,31 +64,42 @@ class ActiveLearningSession:
         Default user name recorded with each label (default: the login name).
     default_mode : {"fast", "both", "fixmatch"}, optional
         Mode of `train` when none is given.  Default: the one recorded in the
-        workdir, else ``"fast"``: on the
-        benchmark sets the fast head ranked at least as well as FixMatch and as
-        the combination of both (see the embeddings user guide); use ``"both"``
+        workdir, else ``"fast"`` (see the embeddings user guide); use ``"both"``
         when FixMatch can train long enough (a GPU) to add to it.
     head : str or head object, optional
         The fast head: ``"ensemble"`` (default, unless the workdir records
-        another: mean rank of the logistic probe
-        and the kNN head, the best on the benchmark sets), ``"logistic"``,
-        ``"knn"``, ``"spreading"``, or any object with ``fit(embeddings, labels)``
-        / ``score(embeddings)``.
+        another: mean rank of the logistic probe and the kNN head),
+        ``"logistic"``, ``"knn"``, ``"spreading"``, or any object with
+        ``fit(embeddings, labels)`` / ``score(embeddings)``.
     rotation_average : bool, optional
-        Embed every cutout as the mean of its 8 rotations and flips (default: True, because
-        the sky has no up; 8x the one-off embedding cost).  The benchmark ranks the ensemble
-        head on these embeddings best or level on every set (morphology, digits, the mock
-        survey, the lens set; docs/benchmarks.rst).  Set False for images with a natural
-        orientation.
+        Embed every cutout as the mean of its 8 rotations and flips (default: the
+        value recorded in the workdir, else True, because the sky has no up; 8x the
+        one-off embedding cost).  Set False for images with a natural orientation.
     feature_stages : sequence of int, optional
         Backbone stages whose pooled feature maps are appended to the head features
-        (default ``(-2, -1)``, the last two; ``()`` for the head features alone).  The
-        ``"ensemble"`` head then fits its members on each level separately and averages
-        their ranks: mid-level features (shapes, textures) added 0.01-0.02 AUROC on the
-        digits and morphology sets (docs/benchmarks.rst).  Ignored for classifiers without
-        ``feature_widths`` (stand-in embedders).
+        (default: the value recorded in the workdir, else ``(-2, -1)``, the last two;
+        ``()`` for the head features alone).  The ``"ensemble"`` head then fits its
+        members on each level separately and averages their ranks (see
+        docs/benchmarks.rst).  Ignored for classifiers without ``feature_widths``
+        (stand-in embedders).
     batch_size : int, optional
         Batch size for embedding and scoring.
+    embeddings : array-like, optional
+        Precomputed embeddings (N, D) of these cutouts, one row per cutout, made
+        with this session's classifier and settings (for example another session's
+        `embeddings`); they are used instead of computing (or loading) them and are
+        not written to the workdir.
+    embedding_blocks : list of int, optional
+        The widths of the feature levels in ``embeddings`` (another session's
+        `embedding_blocks`); None for a single level.
+
+    Notes
+    -----
+    Reopening a workdir restores every setting it records (``default_mode``, ``head``,
+    ``rotation_average``, ``feature_stages``); an explicit ``default_mode`` or ``head``
+    replaces the recorded one, while a ``rotation_average`` or ``feature_stages`` that
+    differs from the one the cached embeddings were made with raises
+    `~anomalymatch_astro.utils.exceptions.InvalidInputError`.
 
     Examples
     --------
@@ -230,9 +138,11 @@ class ActiveLearningSession:
         user=None,
         default_mode=None,
         head=None,
-        rotation_average=True,
-        feature_stages=(-2, -1),
+        rotation_average=None,
+        feature_stages=None,
         batch_size=256,
+        embeddings=None,
+        embedding_blocks=None,
     ):
         if not (hasattr(cutouts, "ids") and hasattr(cutouts, "iter_batches")):
             msg = f"cutouts must be a CutoutSet, got {type(cutouts).__name__}"
@@ -243,29 +153,41 @@ class ActiveLearningSession:
             self._check_mode(default_mode)
         if isinstance(head, str):
             make_head(head)  # validate the name now
-        self.default_mode = default_mode or "fast"
-        self.head = DEFAULT_HEAD if head is None else head
-        self.rotation_average = bool(rotation_average)
-        self.feature_stages = tuple(int(x) for x in feature_stages)
-        self._blocks = None
         self.batch_size = int(batch_size)
-        self.workdir = None if workdir is None else os.path.abspath(os.fspath(workdir))
         self._classifier = classifier
         self._ids = np.asarray(cutouts.ids).astype(str)
         self._row = {obj_id: i for i, obj_id in enumerate(self._ids)}
-        self._embeddings = None
+        self._embeddings, self._blocks = None, None
+        self._given_embeddings = embeddings is not None or embedding_blocks is not None
+        if self._given_embeddings:
+            self._embeddings, self._blocks = self._check_embeddings(embeddings, embedding_blocks)
         self._center_vec = None
         self._pca = None
         self._scores = None
         self._parts = {}
         self._threshold = 0.5
         self._last_mode = None
-        self._state = {}
 
-        if self.workdir is not None:
-            os.makedirs(self.workdir, exist_ok=True)
-            self._store = LabelStore(os.path.join(self.workdir, "labels.sqlite"))
-            self._open_workdir(default_mode, head)
+        settings = {
+            "default_mode": default_mode,
+            "head": head,
+            "rotation_average": rotation_average,
+            "feature_stages": feature_stages,
+        }
+        self._workdir = None if workdir is None else SessionWorkdir(workdir)
+        if self._workdir is not None:
+            cutouts_path = getattr(self.cutouts, "path", None)
+            self._workdir.open(self._ids, cutouts_path=cutouts_path)
+            settings = self._workdir.restore_settings(**settings)
+        self.default_mode = settings["default_mode"] or "fast"
+        self.head = DEFAULT_HEAD if settings["head"] is None else settings["head"]
+        ra, stages = settings["rotation_average"], settings["feature_stages"]
+        self.rotation_average = DEFAULT_ROTATION_AVERAGE if ra is None else bool(ra)
+        self.feature_stages = tuple(int(x) for x in (DEFAULT_FEATURE_STAGES if stages is None else stages))
+
+        if self._workdir is not None:
+            self._store = LabelStore(self._workdir.label_store_path)
+            self._restore_workdir()
         else:
             self._store = LabelStore()
         if labels is not None:
@@ -275,79 +197,64 @@ class ActiveLearningSession:
             if changed:
                 self._store.add(changed, source="import", user=self.user, cycle=self.cycle)
 
-    # ------------------------------------------------------------------ persistence
-    def _path(self, name):
-        return os.path.join(self.workdir, name)
-
-    def _open_workdir(self, default_mode, head):
-        path = self._path("session.json")
-        if os.path.exists(path):
-            state = _read_state(path)
-            if state.get("format") != _FORMAT:
-                msg = f"{path} is not an anomalymatch_astro session file"
-                raise CheckpointError(msg)
-            if default_mode is None and state.get("default_mode") in MODES:
-                self.default_mode = state["default_mode"]
-            if head is None and state.get("head") in HEADS:
-                self.head = state["head"]
-            if state.get("ids_sha256") != ids_digest(self._ids):
+    def _check_embeddings(self, embeddings, blocks):
+        if embeddings is None:
+            msg = "embedding_blocks describes the levels of embeddings=...; pass both, or neither"
+            raise InvalidInputError(msg)
+        emb = np.asarray(embeddings)
+        if emb.ndim != 2 or emb.shape[0] != len(self._ids):
+            msg = (
+                f"embeddings must be an (N, D) array with one row per cutout (N = {len(self._ids)}), "
+                f"got shape {emb.shape}; compute them for these cutouts (e.g. another session's .embeddings)"
+            )
+            raise InvalidInputError(msg)
+        if not np.issubdtype(emb.dtype, np.floating):
+            emb = emb.astype(np.float32)
+        if blocks is not None:
+            blocks = [int(b) for b in blocks]
+            if any(b <= 0 for b in blocks) or sum(blocks) != emb.shape[1]:
                 msg = (
-                    f"the workdir {self.workdir!r} belongs to a different CutoutSet ({state.get('n')} "
-                    f"objects, other ids); open it with the same cutouts or use a new workdir"
+                    f"embedding_blocks must be positive widths adding up to the embedding width "
+                    f"{emb.shape[1]}, got {blocks}"
                 )
                 raise InvalidInputError(msg)
-            self._state = state
-        else:
-            cutouts_path = getattr(self.cutouts, "path", None)
-            self._state = {
-                "format": _FORMAT,
-                "format_version": _FORMAT_VERSION,
-                "cutouts_path": os.path.abspath(cutouts_path) if cutouts_path else None,
-                "n": len(self._ids),
-                "ids_sha256": ids_digest(self._ids),
-                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            }
-            self._save_state()
+        return emb, blocks
+
+    # ------------------------------------------------------------------ persistence
+    @property
+    def workdir(self):
+        """The absolute path of the session's workdir (None for an in-memory session)."""
+        return None if self._workdir is None else self._workdir.path
+
+    def _restore_workdir(self):
+        """Check the labels, reload the last model and scores, and record a new workdir's settings."""
+        wd = self._workdir
         unknown = sorted(set(self._store.current()) - set(self._row))
         if unknown:
-            msg = f"{len(unknown)} labelled id(s) in {self.workdir!r} are not in the cutouts: {unknown[:10]}"
+            msg = f"{len(unknown)} labelled id(s) in {wd.path!r} are not in the cutouts: {unknown[:10]}"
             raise UnknownIDError(msg, ids=unknown)
-        # the last model
+        if not wd.existed:
+            self._save_state()
         if self._classifier is None:
-            for name in ("model", "model.old"):
-                if os.path.isdir(self._path(name)):
-                    from ..classifier import AnomalyClassifier
-
-                    self._classifier = AnomalyClassifier.load(self._path(name))
-                    break
-        # the last scores
-        cycle = int(self._store.get_meta("cycle", 0))
-        spath = self._path("scores.h5")
-        if os.path.exists(spath):
-            try:
-                with h5py.File(spath, "r") as f:
-                    ids = f["ids"].asstr()[...]
-                    if len(ids) == len(self._ids) and np.array_equal(ids, self._ids):
-                        self._scores = np.asarray(f["score"][...], dtype=np.float64)
-                        self._parts = {k: np.asarray(f["parts"][k][...], dtype=np.float64) for k in f.get("parts", {})}
-                        self._threshold = float(f.attrs.get("threshold", 0.5))
-                        self._last_mode = str(f.attrs.get("mode", "")) or None
-                        cycle = max(cycle, int(f.attrs.get("cycle", 0)))
-            except (OSError, KeyError) as exc:
-                log.warning("could not read the saved scores %s (%s); train again", spath, exc)
+            self._classifier = wd.load_model()
+        cycle = int(self._store.get_meta("cycle", default=0))
+        saved = wd.load_scores(self._ids)
+        if saved is not None:
+            self._scores, self._parts = saved["scores"], saved["parts"]
+            self._threshold, self._last_mode = saved["threshold"], saved["mode"]
+            cycle = max(cycle, saved["cycle"])
         self._store.set_meta("cycle", cycle)
 
     def _save_state(self):
-        if self.workdir is None:
+        if self._workdir is None:
             return
-        state = dict(self._state)
-        state["cycle"] = self.cycle
-        state["default_mode"] = self.default_mode
-        state["head"] = self.head if isinstance(self.head, str) else type(self.head).__name__
-        state["rotation_average"] = self.rotation_average
-        state["feature_stages"] = list(self.feature_stages)
-        self._state = state
-        _write_json_atomic(self._path("session.json"), state)
+        self._workdir.save_state(
+            cycle=self.cycle,
+            default_mode=self.default_mode,
+            head=self.head if isinstance(self.head, str) else type(self.head).__name__,
+            rotation_average=self.rotation_average,
+            feature_stages=list(self.feature_stages),
+        )
 
     @classmethod
     def open(cls, workdir, **kwargs):
@@ -358,7 +265,8 @@ class ActiveLearningSession:
         workdir : str or os.PathLike
             The session's workdir.
         **kwargs
-            Passed on to the constructor (``classifier``, ``user``, ``head`` ...).
+            Passed on to the constructor (``classifier``, ``user``, ``head`` ...); the
+            settings recorded in the workdir are restored by the constructor.
 
         Returns
         -------
@@ -366,21 +274,7 @@ class ActiveLearningSession:
         """
         from ..cutouts import CutoutSet
 
-        path = os.path.join(os.fspath(workdir), "session.json")
-        if not os.path.exists(path):
-            msg = f"{os.fspath(workdir)!r} holds no session (no session.json)"
-            raise CheckpointError(msg)
-        state = _read_state(path)
-        cpath = state.get("cutouts_path")
-        if not cpath:
-            msg = (
-                "this session was made from in-memory cutouts, so their file is unknown; use "
-                "ActiveLearningSession(cutouts, workdir=...) with the same cutouts"
-            )
-            raise CheckpointError(msg)
-        kwargs.setdefault("rotation_average", state.get("rotation_average", False))
-        kwargs.setdefault("feature_stages", tuple(state.get("feature_stages", ())))
-        return cls(CutoutSet.from_hdf5(cpath), workdir=workdir, **kwargs)
+        return cls(CutoutSet.from_hdf5(recorded_cutouts_path(workdir)), workdir=workdir, **kwargs)
 
     def close(self):
         """Close the label database (the session is unusable afterwards)."""
@@ -399,7 +293,7 @@ class ActiveLearningSession:
     @property
     def cycle(self):
         """Number of completed trainings (labels record the cycle they were made in)."""
-        return int(self._store.get_meta("cycle", 0))
+        return int(self._store.get_meta("cycle", default=0))
 
     @property
     def labels(self):
@@ -420,6 +314,11 @@ class ActiveLearningSession:
     def model_scores(self):
         """The last scores of each model, ``{"fast": ..., "fixmatch": ...}`` (those that ran)."""
         return {k: v.copy() for k, v in self._parts.items()}
+
+    @property
+    def last_train_mode(self):
+        """The mode (``"fast"``, ``"fixmatch"`` or ``"both"``) of the training behind `scores` (None before)."""
+        return self._last_mode
 
     @property
     def threshold(self):
@@ -487,26 +386,25 @@ class ActiveLearningSession:
     # ------------------------------------------------------------------ embeddings
     @property
     def embeddings(self):
-        """The cached backbone embeddings (N, D) float32, computed on first use.
+        """The backbone embeddings (N, D) float32 of the cutouts, computed on first use.
 
-        They are computed once with the classifier as it is at that moment
-        (pretrained backbone when it is not fitted yet), stored in
-        ``workdir/embeddings.h5`` and reused by every later cycle, even after
-        FixMatch changed the classifier's weights; the key is kept in
-        ``session.json``.
+        Unless given to the constructor (``embeddings=``), they are computed once with
+        the classifier as it is at that moment (pretrained backbone when it is not
+        fitted yet), stored in ``workdir/embeddings.h5`` and reused by every later
+        cycle, even after FixMatch changed the classifier's weights; the key is kept
+        in ``session.json``.  Pass them to another session on the same cutouts with
+        ``ActiveLearningSession(cutouts, embeddings=s.embeddings, embedding_blocks=s.embedding_blocks)``.
         """
         if self._embeddings is not None:
             return self._embeddings
-        cache_path = self._path("embeddings.h5") if self.workdir else None
-        key = self._state.get("embedding_key")
-        if key is not None and cache_path is not None:
-            emb = EmbeddingCache(cache_path).load(key)
-            if emb is not None and len(emb) == len(self._ids):
-                self._embeddings = emb
-                self._blocks = self._state.get("embedding_blocks")
-                return emb
+        if self._workdir is not None:
+            cached = self._workdir.cached_embeddings(len(self._ids))
+            if cached is not None:
+                self._embeddings, self._blocks = cached
+                return self._embeddings
         clf = self.classifier
         stages = self.feature_stages if hasattr(clf, "feature_widths") else ()
+        # the key first: the model hash of a classifier that is not fitted yet builds its network
         key = embedding_key(self.cutouts, clf, rotation_average=self.rotation_average, stages=stages)
         if stages and not hasattr(getattr(clf, "ema_model", None), "forward_intermediates"):
             log.warning(
@@ -518,36 +416,39 @@ class ActiveLearningSession:
         self._embeddings = compute_embeddings(
             self.cutouts,
             clf,
-            cache_path=cache_path,
+            cache_path=None if self._workdir is None else self._workdir.embeddings_path,
             rotation_average=self.rotation_average,
             stages=stages,
             batch_size=self.batch_size,
         )
-        self._blocks = clf.feature_widths(stages) if stages else None
-        if self.workdir is not None:
-            self._state["embedding_key"] = key
-            self._state["embedding_blocks"] = self._blocks
+        self._blocks = clf.feature_widths(stages=stages) if stages else None
+        if self._workdir is not None:
+            self._workdir.record_embeddings(key, self._blocks)
             self._save_state()
         return self._embeddings
 
+    @property
+    def embedding_blocks(self):
+        """The widths of the feature levels in `embeddings` (list of int), or None for one level.
+
+        Accessing it computes the embeddings when they are not there yet.
+        """
+        self.embeddings  # noqa: B018 (computes them, and their blocks, on first use)
+        return None if self._blocks is None else list(self._blocks)
+
     def _center(self):
         if self._center_vec is None:  # the embeddings' centre for cosine geometry
-            from ._strategies import _column_mean
-
             self._center_vec = _column_mean(self.embeddings)
         return self._center_vec
 
     def _pca64(self):
         if self._pca is None:
             emb = self.embeddings
-            key = self._state.get("embedding_key")
-            cache = EmbeddingCache(self._path("embeddings.h5")) if (self.workdir and key) else None
             k = int(min(64, emb.shape[1], len(emb)))
-            self._pca = cache.load_pca(key, k) if cache is not None else None
-            if self._pca is None:
+            if self._workdir is not None and not self._given_embeddings:
+                self._pca = self._workdir.pca(emb, k)
+            else:
                 self._pca = fit_pca(emb, k)
-                if cache is not None:
-                    cache.save_pca(key, *self._pca)
         return self._pca
 
     def _make_head(self):
@@ -603,31 +504,26 @@ class ActiveLearningSession:
             emb = self.embeddings
             timings["embeddings"] = time.perf_counter() - t
             t = time.perf_counter()
-            head = self._make_head()
-            head.fit(emb, y)
-            parts["fast"] = np.asarray(head.score(emb), dtype=np.float64)
+            parts["fast"], metrics["fast"] = fit_fast_head(self._make_head(), emb, y)
             timings["fast"] = time.perf_counter() - t
-            metrics["fast"] = {
-                "head": getattr(head, "name", type(head).__name__),
-                "train_auroc": _auroc(y[lab], parts["fast"][lab]),
-            }
         if mode in ("fixmatch", "both"):
             t = time.perf_counter()
-            clf = self.classifier
-            words = {self._ids[i]: label_word(y[i]) for i in np.flatnonzero(lab)}
-            clf.fit(self.cutouts, words, iterations=iterations, progress=progress)
-            parts["fixmatch"] = np.asarray(
-                clf.score(self.cutouts, batch_size=self.batch_size, progress=progress), dtype=np.float64
+            parts["fixmatch"], metrics["fixmatch"] = fit_fixmatch(
+                self.classifier,
+                self.cutouts,
+                y,
+                iterations=iterations,
+                batch_size=self.batch_size,
+                progress=progress,
             )
             timings["fixmatch"] = time.perf_counter() - t
-            metrics["fixmatch"] = {"train_auroc": _auroc(y[lab], parts["fixmatch"][lab])}
         scores = combine_scores(parts)
         threshold = decision_threshold(scores, y)
-        metrics["combined"] = {"train_auroc": _auroc(y[lab], scores[lab]), "threshold": threshold}
+        metrics["combined"] = {"train_auroc": train_auroc(y[lab], scores[lab]), "threshold": threshold}
 
         cycle = self.cycle + 1
         t = time.perf_counter()
-        if self.workdir is not None:
+        if self._workdir is not None:
             if "fixmatch" in parts:
                 self._save_model()
             self._save_scores(scores, parts, threshold, mode, cycle)
@@ -648,38 +544,10 @@ class ActiveLearningSession:
         return result
 
     def _save_model(self):
-        final = self._path("model")
-        tmp = self._path(f"model.tmp{os.getpid()}")
-        old = self._path("model.old")
-        for name in os.listdir(self.workdir):  # left by a run killed while saving (any pid)
-            if name.startswith("model.tmp"):
-                shutil.rmtree(self._path(name), ignore_errors=True)
-        self.classifier.save(tmp)
-        if os.path.exists(old):
-            shutil.rmtree(old)
-        if os.path.exists(final):
-            os.replace(final, old)
-        os.replace(tmp, final)
-        if os.path.exists(old):
-            shutil.rmtree(old)
+        self._workdir.save_model(self.classifier)
 
     def _save_scores(self, scores, parts, threshold, mode, cycle):
-        final = self._path("scores.h5")
-        tmp = f"{final}.tmp{os.getpid()}"
-        for name in os.listdir(self.workdir):  # left by a run killed while saving (any pid)
-            if name.startswith("scores.h5.tmp"):
-                os.remove(self._path(name))
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset("ids", data=self._ids.astype(object), dtype=h5py.string_dtype())
-            f.create_dataset("score", data=scores)
-            grp = f.create_group("parts")
-            for name, values in parts.items():
-                grp.create_dataset(name, data=values)
-            f.attrs["cycle"] = int(cycle)
-            f.attrs["mode"] = mode
-            f.attrs["threshold"] = float(threshold)
-            f.attrs["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        os.replace(tmp, final)
+        self._workdir.save_scores(self._ids, scores, parts, threshold=threshold, mode=mode, cycle=cycle)
 
     # ------------------------------------------------------------------ candidates
     def _rank_of(self, rows):
@@ -774,7 +642,7 @@ class ActiveLearningSession:
         prov = {
             "anomalymatch_astro_version": __version__,
             "cycle": self.cycle,
-            "mode": self._last_mode,
+            "mode": self.last_train_mode,
             "combination": "mean of rank-normalised scores" if len(self._parts) > 1 else "single model",
             "head": self.head if isinstance(self.head, str) else type(self.head).__name__,
             "n_labelled": int(self.labelled_mask().sum()),
@@ -785,8 +653,9 @@ class ActiveLearningSession:
             config = getattr(clf, "config", None)
             if dataclasses.is_dataclass(config):
                 prov["classifier_config"] = json.dumps(dataclasses.asdict(config), default=str)
-        if self._state.get("embedding_key"):
-            prov["embedding_model_hash"] = self._state["embedding_key"].get("model_hash")
+        key = None if self._workdir is None or self._given_embeddings else self._workdir.embedding_key
+        if key:
+            prov["embedding_model_hash"] = key.get("model_hash")
         return prov
 
     def to_table(self):

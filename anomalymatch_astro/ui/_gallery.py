@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from ..normalization._stretch import STRETCHES
+from ..normalization import STRETCHES
 from ..utils.exceptions import InvalidInputError
 from ._links import sky_links
 from ._render import TileRenderer, score_histogram_png
@@ -240,7 +240,7 @@ class Gallery:
             self._bump()
             return self.state()
 
-    def set_view(self, view=None, stretch=None):
+    def set_view(self, *, view=None, stretch=None):
         """Change the tile view and/or stretch."""
         with self._lock:
             if view is not None:
@@ -373,7 +373,27 @@ class Gallery:
         self._train(mode)
         return self.state()
 
-    def wait(self, timeout=None):
+    def training_preview(self, *, mode=None):
+        """The state to show just before a training of ``mode`` starts (None when none would start).
+
+        Parameters
+        ----------
+        mode : str, optional
+            The training mode (default: the gallery's).
+
+        Returns
+        -------
+        dict or None
+            `state` without images, with ``training`` set and a message.
+        """
+        with self._lock:
+            mode = mode or self.mode
+            if mode not in self._modes or self.training is not None:
+                return None
+            state = self.state(images=False)
+            return dict(state, training={"mode": mode, "elapsed": 0.0}, message=f"training ({mode}) ...")
+
+    def wait(self, *, timeout=None):
         """Wait for a background training to finish (True when none runs any more)."""
         thread = self._thread
         if thread is not None:

@@ -14,8 +14,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..normalization import Normalizer, lupton_rgb
-from ..normalization._stretch import STRETCHES
+from ..normalization import STRETCHES, Normalizer, lupton_rgb, make_rgb
 from ..utils.exceptions import InvalidInputError
 
 __all__ = ["TileRenderer", "render_png", "cutout_rgb", "score_histogram_png", "VIEWS_COMPOSITE"]
@@ -69,8 +68,9 @@ def cutout_rgb(cutout, *, view="lupton", stretch="asinh", bands=None):
         (C, H, W) pixels.
     view : str, optional
         ``"lupton"`` (Lupton et al. 2004 colour composite, `lupton_rgb`; ignores
-        ``stretch``), ``"colour"`` (each band through a `Normalizer` with
-        ``stretch``, then mapped to RGB like `lupton_rgb`), or ``"band:<name>"``
+        ``stretch``), ``"colour"`` (`~anomalymatch_astro.normalization.make_rgb` with
+        ``method="normalized"``: each band through a `Normalizer` with ``stretch``,
+        then mapped to RGB like `lupton_rgb`), or ``"band:<name>"``
         (one band in grey through a `Normalizer` with ``stretch``).
     stretch : {"asinh", "log", "sqrt", "linear"}, optional
         Stretch of the ``"colour"`` and per-band views (99.5 % percentile interval).
@@ -90,10 +90,7 @@ def cutout_rgb(cutout, *, view="lupton", stretch="asinh", bands=None):
         return lupton_rgb(cutout)
     norm = Normalizer(stretch=stretch, interval="percentile", percentile=99.5)
     if view == "colour":
-        from ..normalization._display import _three_planes
-
-        planes = _three_planes(norm(cutout[None])[0])
-        return np.stack(planes, axis=-1)
+        return make_rgb(cutout, method="normalized", normalizer=norm)
     if isinstance(view, str) and view.startswith("band:"):
         name = view[5:]
         bands = list(bands) if bands is not None else []

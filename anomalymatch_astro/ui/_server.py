@@ -315,7 +315,7 @@ class LabelServer:
             self._thread.join(10)
             self._thread = None
         self.httpd.server_close()
-        self.gallery.wait(60)
+        self.gallery.wait(timeout=60)
 
     def __enter__(self):
         return self

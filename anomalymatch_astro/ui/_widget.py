@@ -95,16 +95,9 @@ class LabelWidget(anywidget.AnyWidget):
         """Run one action from the browser and send the new state back."""
         if isinstance(content, dict) and content.get("action") == "retrain":
             # show the progress indicator before the (blocking) training starts
-            with self.gallery._lock:
-                mode = content.get("mode") or self.gallery.mode
-                if mode in self.gallery._modes and self.gallery.training is None:
-                    self._push(
-                        dict(
-                            self.gallery.state(images=False),
-                            training={"mode": mode, "elapsed": 0.0},
-                            message=f"training ({mode}) ...",
-                        )
-                    )
+            preview = self.gallery.training_preview(mode=content.get("mode"))
+            if preview is not None:
+                self._push(preview)
         self._push(self.gallery.dispatch(content))
 
     def handle(self, action):

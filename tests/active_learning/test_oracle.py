@@ -86,3 +86,33 @@ def test_held_out_objects_are_never_labelled_and_alone_evaluated(digits, start_l
         simulate_oracle(s, truth, held_out=held[:-1])
     with pytest.raises(InvalidInputError, match="already labelled"):
         simulate_oracle(s, truth, held_out=np.ones(len(cs), dtype=bool))
+
+
+def test_oracle_result_to_table(digits, start_labels, fake_classifier):
+    from astropy.table import Table
+
+    from anomalymatch_astro.active_learning import OracleResult
+
+    cs, truth = digits  # 12 anomalies: the last cycle runs out of them
+    s = ActiveLearningSession(cs, labels=start_labels, classifier=fake_classifier, default_mode="fast")
+    records = simulate_oracle(s, truth, cycles=5, n_anomalies=5, n_false_positives=2, progress=False)
+    assert isinstance(records, OracleResult) and isinstance(records, list)
+    assert records[0]["mode"] == "fast"  # old access: a list of dicts
+    table = records.to_table()
+    assert isinstance(table, Table) and len(table) == len(records) == 3
+    assert table.colnames[:7] == [
+        "cycle",
+        "mode",
+        "n_labelled",
+        "n_anomalies_labelled",
+        "n_new_anomalies",
+        "train_seconds",
+        "exhausted",
+    ]
+    assert list(table["cycle"]) == [0, 1, 2] and list(table["exhausted"]) == [False, False, True]
+    np.testing.assert_allclose(table["auroc"][:2], [r["auroc"] for r in records[:2]])
+    assert np.isnan(table["auroc"][2])
+    # metrics the exhausted row lacks are masked there
+    assert list(table["n_anomalies"].mask) == [False, False, True]
+    assert table["n_anomalies"][0] == records[0]["n_anomalies"]
+    assert len(OracleResult().to_table()) == 0

@@ -176,3 +176,56 @@ def test_to_table(digits, start_labels, fake_classifier):
 def test_repr(digits, fake_classifier):
     cs, _ = digits
     assert "cycle 0" in repr(ActiveLearningSession(cs, classifier=fake_classifier))
+
+
+def test_shared_embeddings(tmp_path, digits, start_labels, fake_cls):
+    cs, _ = digits
+    a = ActiveLearningSession(cs, labels=start_labels, classifier=fake_cls(), rotation_average=False, head="logistic")
+    a.train(progress=False)
+    assert a.embedding_blocks is None  # one level: the stand-in has no feature stages
+    clf = fake_cls()
+    b = ActiveLearningSession(
+        cs,
+        labels=start_labels,
+        classifier=clf,
+        head="logistic",
+        workdir=tmp_path,
+        embeddings=a.embeddings,
+        embedding_blocks=a.embedding_blocks,
+    )
+    assert b.embeddings is a.embeddings and b.embedding_blocks is None
+    b.train(progress=False)
+    np.testing.assert_allclose(b.scores, a.scores)
+    assert clf.embed_calls == 0 and not (tmp_path / "embeddings.h5").exists()
+    assert "embedding_key" not in json.loads((tmp_path / "session.json").read_text())
+    # blocks: the widths of the feature levels, handed to the ensemble head
+    c = ActiveLearningSession(cs, classifier=clf, embeddings=a.embeddings, embedding_blocks=[60, 4])
+    assert c.embedding_blocks == [60, 4] and c._make_head().blocks == [60, 4]
+    assert clf.embed_calls == 0
+
+
+def test_shared_embeddings_are_checked(digits, fake_classifier):
+    cs, _ = digits
+    emb = np.zeros((len(cs), 8), dtype=np.float32)
+    with pytest.raises(InvalidInputError, match=rf"one row per cutout \(N = {len(cs)}\), got shape \(10, 8\)"):
+        ActiveLearningSession(cs, embeddings=emb[:10])
+    with pytest.raises(InvalidInputError, match="one row per cutout"):
+        ActiveLearningSession(cs, embeddings=emb[:, 0])
+    with pytest.raises(InvalidInputError, match="adding up to the embedding width 8"):
+        ActiveLearningSession(cs, embeddings=emb, embedding_blocks=[4, 3])
+    with pytest.raises(InvalidInputError, match="pass both"):
+        ActiveLearningSession(cs, embedding_blocks=[8])
+    ints = ActiveLearningSession(cs, embeddings=np.ones((len(cs), 3), dtype=int))
+    assert ints.embeddings.dtype == np.float32
+
+
+def test_last_train_mode(digits, start_labels, fake_classifier):
+    cs, _ = digits
+    s = ActiveLearningSession(cs, labels=start_labels, classifier=fake_classifier, rotation_average=False)
+    assert s.last_train_mode is None
+    s.train(mode="fixmatch", progress=False)
+    assert s.last_train_mode == "fixmatch" and s.provenance()["mode"] == "fixmatch"
+    s.train(mode="fast", progress=False)
+    assert s.last_train_mode == "fast"
+    with pytest.raises(AttributeError):
+        s.last_train_mode = "both"

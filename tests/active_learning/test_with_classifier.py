@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from anomalymatch_astro.active_learning import ActiveLearningSession
+from anomalymatch_astro.utils.exceptions import InvalidInputError
 
 torch = pytest.importorskip("torch")
 
@@ -50,8 +51,8 @@ def test_default_multilevel_features(tmp_path, digits, start_labels):
     s = ActiveLearningSession(cs, labels=labels, classifier=clf, workdir=tmp_path)
     assert s.rotation_average and s.feature_stages == (-2, -1)
     s.train(progress=False)
-    widths = clf.feature_widths((-2, -1))
-    assert s.embeddings.shape == (len(cs), sum(widths)) and s._blocks == widths
+    widths = clf.feature_widths(stages=(-2, -1))
+    assert s.embeddings.shape == (len(cs), sum(widths)) and s.embedding_blocks == widths
     head = s._make_head()
     assert head.blocks == widths
     np.testing.assert_array_equal(
@@ -59,10 +60,14 @@ def test_default_multilevel_features(tmp_path, digits, start_labels):
     )
     scores = s.scores
     s.close()
-    # reopened with other settings: the embeddings and their levels recorded in the workdir are kept
-    again = ActiveLearningSession(cs, workdir=tmp_path, classifier=clf, feature_stages=())
+    # reopened with settings other than those of the cached embeddings: refused, saying what to do
+    with pytest.raises(InvalidInputError, match="without feature_stages="):
+        ActiveLearningSession(cs, workdir=tmp_path, classifier=clf, feature_stages=())
+    # reopened without them: every recorded setting, the embeddings and their levels are restored
+    again = ActiveLearningSession(cs, workdir=tmp_path, classifier=clf)
+    assert again.rotation_average and again.feature_stages == (-2, -1)
     np.testing.assert_array_equal(again.embeddings, s.embeddings)
-    assert again._blocks == widths and again._make_head().blocks == widths
+    assert again.embedding_blocks == widths and again._make_head().blocks == widths
     again.train(progress=False)
     np.testing.assert_allclose(again.scores, scores)
 
@@ -80,5 +85,5 @@ def test_backbone_without_stages_falls_back_to_head_features(digits, start_label
     with caplog.at_level("WARNING"):
         s.train(progress=False)
     assert "head features alone" in caplog.text
-    assert s.embeddings.shape == (len(cs), 1280) and s._blocks is None
+    assert s.embeddings.shape == (len(cs), 1280) and s.embedding_blocks is None
     assert np.isfinite(s.scores).all()

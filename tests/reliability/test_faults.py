@@ -132,7 +132,7 @@ SESSION = """
     import os, signal, sys
     sys.path.insert(0, {tests!r})
     from active_learning.conftest import FakeClassifier, _digits_set
-    from anomalymatch_astro.active_learning import ActiveLearningSession, _session
+    from anomalymatch_astro.active_learning import ActiveLearningSession
     cs, truth = _digits_set()
     labels = {{**{{i: "anomaly" for i in cs.ids[truth][:3]}}, **{{i: "normal" for i in cs.ids[~truth][:20]}}}}
     s = ActiveLearningSession(cs, labels=labels, classifier=FakeClassifier(), workdir={workdir!r},
@@ -159,7 +159,7 @@ INJECT = {
             original(src, dst)
             os.kill(os.getpid(), signal.SIGKILL)
         return original(src, dst)
-    _session.os.replace = replace""",
+    os.replace = replace""",
     # while the new scores file is being written
     "during_scores_save": """
     def save_scores(*args, **kwargs):

@@ -99,3 +99,18 @@ def test_page_render_time_measured(size, record_property):
     record_property(f"page24_{size}px_cold_s", round(cold, 4))
     record_property(f"page24_{size}px_cached_s", round(cached, 5))
     print(f"24 tiles {size}px lupton: cold {cold * 1000:.0f} ms, cached {cached * 1000:.2f} ms")
+
+
+@pytest.mark.parametrize("n_bands", [1, 2, 3])
+def test_colour_view_is_the_one_rgb_code(n_bands):
+    """The "colour" view is normalization.make_rgb(method="normalized"): one RGB code for the package."""
+    from anomalymatch_astro.normalization import STRETCHES, Normalizer, make_rgb
+
+    cut = np.random.default_rng(n_bands).lognormal(size=(n_bands, 16, 16)).astype(np.float32)
+    for stretch in STRETCHES:
+        norm = Normalizer(stretch=stretch, interval="percentile", percentile=99.5)
+        col = cutout_rgb(cut, view="colour", stretch=stretch)
+        np.testing.assert_array_equal(col, make_rgb(cut, method="normalized", normalizer=norm))
+        planes = norm(cut)
+        np.testing.assert_array_equal(col[..., 0], planes[-1])  # reddest band -> red
+        np.testing.assert_array_equal(col[..., 2], planes[0])  # bluest band -> blue

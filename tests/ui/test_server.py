@@ -169,7 +169,7 @@ def test_api_label_undo_retrain(server, session):
     assert st["counts"]["labelled"] == 6 and session.labels[ids[0]] == "anomaly"
     st = action(server, {"action": "retrain", "mode": "fast"})
     assert st["training"] is not None or st["last_train"] is not None
-    assert server.gallery.wait(60)
+    assert server.gallery.wait(timeout=60)
     st = action(server, {"action": "status"})
     assert st["training"] is None and st["last_train"]["mode"] == "fast" and st["cycle"] == 2
     assert not st["images"]
