@@ -448,7 +448,7 @@ class ActiveLearningSession:
             if self._workdir is not None and not self._given_embeddings:
                 self._pca = self._workdir.pca(emb, k)
             else:
-                self._pca = fit_pca(emb, k)
+                self._pca = fit_pca(emb, n_components=k)
         return self._pca
 
     def _make_head(self):

@@ -306,7 +306,7 @@ class SessionWorkdir:
         cache = EmbeddingCache(self.embeddings_path) if key else None
         pca = cache.load_pca(key, k) if cache is not None else None
         if pca is None:
-            pca = fit_pca(embeddings, k)
+            pca = fit_pca(embeddings, n_components=k)
             if cache is not None:
                 cache.save_pca(key, *pca)
         return pca

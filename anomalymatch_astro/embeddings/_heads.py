@@ -68,7 +68,7 @@ def _column_stats(x, max_rows=8192, seed=0):
     return mean, std
 
 
-def fit_pca(embeddings, n_components=64, *, max_rows=10_000, seed=0):
+def fit_pca(embeddings, *, n_components=64, max_rows=10_000, seed=0):
     """A PCA of ``embeddings`` fitted on at most ``max_rows`` random rows.
 
     Parameters
@@ -286,7 +286,7 @@ class LabelSpreadingHead:
         if self._proj_cache[0] is x:
             return self._proj_cache[1]
         if self.pca is None:
-            self.pca = fit_pca(x, self.n_components, seed=self.seed)
+            self.pca = fit_pca(x, n_components=self.n_components, seed=self.seed)
         mean, comps = self.pca
         z = _unit_rows(np.asarray(x, dtype=np.float32) @ comps.T, mean @ comps.T)
         self._proj_cache = (x, z)

@@ -79,7 +79,7 @@ def test_knn_head_prefers_the_anomaly_neighbourhood():
 
 def test_pca_and_spreading_reuse(separable):
     x, y, truth = separable
-    pca = fit_pca(x, 8)
+    pca = fit_pca(x, n_components=8)
     assert pca[0].shape == (32,) and pca[1].shape == (8, 32)
     head = LabelSpreadingHead(pca=pca, n_anchors=300)
     s = head.fit(x, y).score(x)
