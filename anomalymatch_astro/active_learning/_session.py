@@ -475,7 +475,7 @@ class ActiveLearningSession:
         ----------
         mode : {"fast", "fixmatch", "both"}, optional
             ``"fast"``: the fast head on cached embeddings (seconds);
-            ``"fixmatch"``: `AnomalyClassifier.fit` (minutes); ``"both"``: both,
+            ``"fixmatch"``: `~anomalymatch_astro.classifier.AnomalyClassifier.fit` (minutes); ``"both"``: both,
             combined by `combine_scores` (mean of rank-normalised scores).
             Default: the session's ``default_mode``.
         iterations : int, optional

@@ -295,7 +295,10 @@ class CutoutSet:
 
     # ------------------------------------------------------------------ selection
     def index_of(self, ids):
-        """Row numbers of ``ids``; raises `UnknownIDError` listing any unknown id."""
+        """Row numbers of ``ids``.
+
+        Raises `~anomalymatch_astro.utils.exceptions.UnknownIDError` listing any unknown id.
+        """
         if self._id_to_row is None:
             self._id_to_row = {obj_id: i for i, obj_id in enumerate(self.ids)}
         if isinstance(ids, str):

@@ -70,9 +70,10 @@ def make_rgb(cutout, *, method="lupton", normalizer=None):
     cutout : array-like
         Shape (C, H, W).
     method : {"lupton", "normalized"}, optional
-        ``"lupton"``: `lupton_rgb`.  ``"normalized"``: each band through ``normalizer``
-        (default asinh + percentile), then mapped to RGB like `lupton_rgb`.
-    normalizer : `Normalizer`, optional
+        ``"lupton"``: `~anomalymatch_astro.normalization.lupton_rgb`.  ``"normalized"``: each band
+        through ``normalizer``
+        (default asinh + percentile), then mapped to RGB like `~anomalymatch_astro.normalization.lupton_rgb`.
+    normalizer : `~anomalymatch_astro.normalization.Normalizer`, optional
         Used by ``method="normalized"``.
 
     Returns

@@ -408,7 +408,7 @@ class Gallery:
         Parameters
         ----------
         request : dict
-            ``{"action": name, ...parameters}``; see `ACTIONS`.  Errors (bad input,
+            ``{"action": name, ...parameters}``; see ``ACTIONS``.  Errors (bad input,
             unknown ids) are reported in the returned state's ``error``, never raised.
 
         Returns

@@ -24,7 +24,7 @@ def sky_links(ra, dec, *, radius_arcsec=10.0):
     Returns
     -------
     dict
-        ``{service name: URL}`` in the order of `SKY_LINKS`.
+        ``{service name: URL}`` in the order of ``SKY_LINKS``.
 
     Examples
     --------

@@ -67,11 +67,11 @@ def cutout_rgb(cutout, *, view="lupton", stretch="asinh", bands=None):
     cutout : array-like
         (C, H, W) pixels.
     view : str, optional
-        ``"lupton"`` (Lupton et al. 2004 colour composite, `lupton_rgb`; ignores
+        ``"lupton"`` (Lupton et al. 2004 colour composite, `~anomalymatch_astro.normalization.lupton_rgb`; ignores
         ``stretch``), ``"colour"`` (`~anomalymatch_astro.normalization.make_rgb` with
-        ``method="normalized"``: each band through a `Normalizer` with ``stretch``,
-        then mapped to RGB like `lupton_rgb`), or ``"band:<name>"``
-        (one band in grey through a `Normalizer` with ``stretch``).
+        ``method="normalized"``: each band through a `~anomalymatch_astro.normalization.Normalizer` with ``stretch``,
+        then mapped to RGB like `~anomalymatch_astro.normalization.lupton_rgb`), or ``"band:<name>"``
+        (one band in grey through a `~anomalymatch_astro.normalization.Normalizer` with ``stretch``).
     stretch : {"asinh", "log", "sqrt", "linear"}, optional
         Stretch of the ``"colour"`` and per-band views (99.5 % percentile interval).
     bands : sequence of str, optional
