@@ -14,7 +14,8 @@ import sys
 
 from astropy.table import Table, vstack
 
-from anomalymatch_astro.evaluation._protocol import print_protocol_table, summarize_protocol
+from anomalymatch_astro.benchmarking import summarize_protocol
+from anomalymatch_astro.cli._benchmark import format_protocol_table
 
 
 def main(argv):
@@ -38,7 +39,7 @@ def main(argv):
     summary = summarize_protocol(table)
     summary.write(os.path.join(output, "protocol_summary.ecsv"), overwrite=True)
     table.meta["summary"] = summary
-    print_protocol_table(table)
+    print(format_protocol_table(table))
     return 0
 
 

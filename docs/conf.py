@@ -32,9 +32,27 @@ nitpicky = True
 # projects' objects cannot resolve: those, and only those, are exempt from nitpicky.  Every
 # reference to this package's own objects must resolve.
 _EXTERNAL = (
-    "anywidget", "argparse", "astropy", "astroquery", "dask", "distributed", "h5py", "json", "matplotlib",
-    "numpy", "os", "pathlib", "pyvo", "regions", "reproject", "requests", "scipy", "sklearn", "timm",
-    "torch", "tqdm",
+    "anywidget",
+    "argparse",
+    "astropy",
+    "astroquery",
+    "dask",
+    "distributed",
+    "h5py",
+    "json",
+    "matplotlib",
+    "numpy",
+    "os",
+    "pathlib",
+    "pyvo",
+    "regions",
+    "reproject",
+    "requests",
+    "scipy",
+    "sklearn",
+    "timm",
+    "torch",
+    "tqdm",
 )
 nitpick_ignore_regex = [(r"py:.*", rf"{name}(\..*)?") for name in _EXTERNAL]
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
@@ -50,7 +68,11 @@ def _resolve_root_names(app, env, node, contnode):
 
     target = node.get("reftarget", "")
     head, _, rest = target.removeprefix("anomalymatch_astro.").partition(".")
-    if node.get("refdomain") != "py" or not target.startswith("anomalymatch_astro.") or head not in anomalymatch_astro._LAZY:
+    if (
+        node.get("refdomain") != "py"
+        or not target.startswith("anomalymatch_astro.")
+        or head not in anomalymatch_astro._LAZY
+    ):
         return None
     full = ".".join(filter(None, [anomalymatch_astro._LAZY[head], head, rest]))
     domain = env.get_domain("py")

@@ -165,7 +165,7 @@ def strong_augment(x, *, generator=None, n_ops=2, magnitude=0.5, cutout=0.25, ro
     generator : `torch.Generator`, optional
         Source of randomness (CPU generator).
     n_ops : int, optional
-        Ops drawn (without repetition) for each image from `STRONG_OPS`.
+        Ops drawn (without repetition) for each image from ``STRONG_OPS``.
     magnitude : float, optional
         Strength 0-1 of the ops.
     cutout : float, optional

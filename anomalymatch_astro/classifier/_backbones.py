@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from ..utils import atomic_path
 from ..utils.exceptions import CheckpointError, InvalidInputError
 
 __all__ = [
@@ -71,7 +72,7 @@ def _stage_layout(model_name):
     return layout
 
 
-def convert_lukemelas_state_dict(state_dict, model_name="tf_efficientnet_lite0"):
+def convert_lukemelas_state_dict(state_dict, *, model_name="tf_efficientnet_lite0"):
     """Rename an ``efficientnet_pytorch`` (lukemelas) state_dict onto timm's ``tf_efficientnet_lite*``.
 
     Parameters
@@ -134,11 +135,10 @@ def offline_weights_file(model_name):
 
     # weights_only=True: tensors only, no arbitrary unpickling
     state = torch.load(source, map_location="cpu", weights_only=True)
-    converted = {k: v.contiguous() for k, v in convert_lukemelas_state_dict(state, model_name).items()}
+    converted = {k: v.contiguous() for k, v in convert_lukemelas_state_dict(state, model_name=model_name).items()}
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(f".tmp{os.getpid()}")
-    save_file(converted, str(tmp), metadata={"source": source.name, "converted_for": model_name})
-    os.replace(tmp, target)
+    with atomic_path(target) as tmp:
+        save_file(converted, tmp, metadata={"source": source.name, "converted_for": model_name})
     log.info("converted %s ImageNet weights to %s", model_name, target)
     return target
 

@@ -3,50 +3,30 @@
 Pixels flow float32 all the way: CutoutSet pixels -> `Normalizer` (each cutout on
 its own, to [0, 1]) -> resize to ``image_size`` (antialiased bilinear, on tensors)
 -> the mean/std the pretrained weights expect -> the network.  Scores and
-embeddings come from the EMA model.
+embeddings come from the EMA model.  The inference path lives in ``_inference``,
+the checkpoints in ``_checkpoint``.
 """
 
 import copy
 import hashlib
 import json
 import logging
-import math
-import os
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..normalization import Normalizer
-from ..utils import parse_labels, progress_bar
-from ..utils.exceptions import BandMismatchError, CheckpointError, InvalidInputError
-from ._augment import weak_augment
+from ..utils import parse_labels
+from ..utils.exceptions import InvalidInputError
+from . import _checkpoint, _inference, _warmstart
 from ._backbones import create_backbone, set_bn_momentum
 from ._config import ClassifierConfig
-from ._trainer import EMACallback, FixMatchTrainer, HistoryCallback, adapt_batchnorm
+from ._inference import prepare_batch
+from ._trainer import EMACallback, FixMatchTrainer, HistoryCallback
 
 __all__ = ["AnomalyClassifier"]
 
 log = logging.getLogger(__name__)
-
-_FORMAT = "anomalymatch_astro.AnomalyClassifier"
-_FORMAT_VERSION = 1
-_WEIGHTS = "model.safetensors"
-_CONFIG = "config.json"
-
-
-def _package_version():
-    from ..utils._version import __version__
-
-    return __version__
-
-
-def _sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def labels_hash(labels):
@@ -174,7 +154,7 @@ class AnomalyClassifier:
                 allow_download=self.allow_download,
                 drop_rate=self.config.drop_rate,
             )
-            self._init_head_small(model)
+            _warmstart.init_head_small(model, std=self.config.head_init_std)
         set_bn_momentum(model, self.config.bn_momentum)
         cfg = getattr(model, "pretrained_cfg", None) or {}
         mean = [float(v) for v in cfg.get("mean", (0.5,))]
@@ -188,109 +168,80 @@ class AnomalyClassifier:
             p.requires_grad_(False)
         self.bands = tuple(bands)
 
-    def _init_head_small(self, model):
-        head = model.get_classifier()
-        with torch.no_grad():
-            torch.nn.init.normal_(head.weight, std=self.config.head_init_std)
-            torch.nn.init.zeros_(head.bias)
-
     def _ensure_model(self, cutouts):
         if self.model is None:
             self._build(cutouts.bands)
         else:
-            self._check_bands(cutouts.bands)
+            self.check_bands(cutouts.bands)
 
-    def _check_bands(self, bands):
-        if tuple(bands) != tuple(self.bands):
-            msg = (
-                f"the cutouts have bands {list(bands)} but the model was trained on {list(self.bands)} "
-                "(names and order must agree); make the cutouts with the same bands in the same order"
-            )
-            raise BandMismatchError(msg)
+    # ------------------------------------------------------------------ input checks and preparation
+    def check_bands(self, bands):
+        """Check that ``bands`` are the model's bands, in the same order.
 
-    def _check_cutouts(self, cutouts):
-        """Bands, normalisation and size of ``cutouts`` against the model."""
-        self._check_bands(cutouts.bands)
-        recorded = (cutouts.meta or {}).get("normalizer")
-        if recorded is not None:
-            try:
-                settings = recorded if isinstance(recorded, dict) else json.loads(recorded)
-                theirs = Normalizer.from_dict(settings)
-            except (InvalidInputError, ValueError, TypeError) as exc:
-                msg = f"the cutouts record an unreadable normalisation {recorded!r}: {exc}"
-                raise CheckpointError(msg) from exc
-            if theirs != self.normalizer:
-                msg = (
-                    f"the cutouts were normalised with {theirs!r} but the model expects "
-                    f"{self.normalizer!r}; "
-                    "use the raw cutouts (the model normalises them itself) or retrain"
-                )
-                raise CheckpointError(msg)
-        if self.cutout_shape is not None and tuple(cutouts.image_shape) != tuple(self.cutout_shape):
-            if self.config.strict_size:
-                msg = (
-                    f"the cutouts are {cutouts.image_shape} pixels but the model was trained on "
-                    f"{tuple(self.cutout_shape)} and strict_size=True; make cutouts of the training size"
-                )
-                raise CheckpointError(msg)
-            log.info(
-                "cutouts of %s pixels (model trained on %s) are resized to %d x %d",
-                cutouts.image_shape,
-                tuple(self.cutout_shape),
-                self.image_size,
-                self.image_size,
-            )
+        Parameters
+        ----------
+        bands : sequence of str
+            Band names, e.g. ``CutoutSet.bands``.
 
-    def _prepared(self, pixels, cutouts_meta=None):
-        """Normalise (unless already normalised) and resize a float32 (n, C, H, W) batch to a tensor."""
-        from ..scoring._preprocess import prepare_batch
+        Raises
+        ------
+        BandMismatchError
+            The names or their order differ from the training bands.
+        """
+        _inference.check_bands(self, bands)
 
-        return prepare_batch(
-            pixels,
-            normalizer=self.normalizer,
-            image_size=self.image_size,
-            normalized=(cutouts_meta or {}).get("normalizer") is not None,
-        )
+    def check_cutouts(self, cutouts):
+        """Check that ``cutouts`` can be scored by this model: bands, recorded normalisation, size.
+
+        Parameters
+        ----------
+        cutouts : `~anomalymatch_astro.CutoutSet`
+            The cutouts to score.
+
+        Raises
+        ------
+        BandMismatchError
+            The bands differ from the training bands.
+        CheckpointError
+            The cutouts record another normalisation, or their size differs and
+            ``config.strict_size`` is set (otherwise they are resized, and that is logged).
+        """
+        _inference.check_cutouts(self, cutouts)
+
+    def prepare_batch(self, pixels, *, normalized=False):
+        """Normalise and resize raw pixels into the network's input tensor, as `score` does.
+
+        Parameters
+        ----------
+        pixels : `numpy.ndarray`
+            float (n, C, H, W) cutout pixels in the model's bands.
+        normalized : bool, optional
+            The pixels are already normalised (a CutoutSet that records its ``normalizer``).
+
+        Returns
+        -------
+        `torch.Tensor`
+            float32 (n, C, image_size, image_size) on the CPU; pass it to the ``predict`` of
+            `inference`.
+        """
+        return prepare_batch(pixels, normalizer=self.normalizer, image_size=self.image_size, normalized=normalized)
 
     def _prepare_set(self, cutouts, batch_size=512):
-        parts = [self._prepared(pix, cutouts.meta) for _, pix in cutouts.iter_batches(batch_size)]
+        normalized = _inference.is_normalized(cutouts)
+        parts = [
+            self.prepare_batch(pix, normalized=normalized) for _, pix in cutouts.iter_batches(batch_size=batch_size)
+        ]
         if not parts:
             return torch.zeros((0, len(cutouts.bands), self.image_size, self.image_size))
         return torch.cat(parts)
 
     def _standardize(self, x):
-        mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype)[None, :, None, None]
-        std = torch.tensor(self.std, device=x.device, dtype=x.dtype)[None, :, None, None]
-        return (x - mean) / std
+        return _inference.standardize(x, self.mean, self.std)
 
     def _features(self, model, x, stages=()):
-        x = self._standardize(x)
-        if not stages:
-            return model.forward_head(model.forward_features(x), pre_logits=True)
-        # one pass: the last feature map (for the pooled head features) and the chosen stages
-        final, maps = model.forward_intermediates(x, indices=self._stage_indices(model, stages))
-        pooled = [model.forward_head(final, pre_logits=True)] + [m.mean(dim=(2, 3)) for m in maps]
-        return torch.cat([p.float() for p in pooled], dim=1)
+        return _inference.features(self, model, x, stages)
 
-    @staticmethod
-    def _stage_indices(model, stages):
-        info = getattr(model, "feature_info", None)
-        if info is None or not hasattr(model, "forward_intermediates"):
-            msg = (
-                f"the backbone {type(model).__name__} does not expose its feature stages "
-                "(timm forward_intermediates); use stages=()"
-            )
-            raise InvalidInputError(msg)
-        n = len(info)
-        out = []
-        for s in stages:
-            if not isinstance(s, (int, np.integer)) or not -n <= int(s) < n:
-                msg = f"feature stages must be integers in [{-n}, {n - 1}] for this backbone, got {s!r}"
-                raise InvalidInputError(msg)
-            out.append(int(s) % n)
-        return out
-
-    def feature_widths(self, stages=()):
+    def feature_widths(self, *, stages=()):
         """Widths of the blocks of `embed` with these ``stages``: [head features, stage, ...].
 
         Parameters
@@ -308,56 +259,9 @@ class AnomalyClassifier:
             msg = "the classifier has no network yet; call embed() or fit() first"
             raise InvalidInputError(msg)
         model = self.ema_model
-        idx = self._stage_indices(model, stages) if stages else []
+        idx = _inference.stage_indices(model, stages) if stages else []
         channels = [entry["num_chs"] for entry in model.feature_info]
         return [int(model.num_features)] + [int(channels[i]) for i in idx]
-
-    def _adapt_bn(self, x_l, x_u, generator, n_batches=8):
-        """Re-estimate the BatchNorm statistics of model and EMA on weak views of the training images."""
-        pool = torch.cat([x_l, x_u]) if len(x_u) else x_l
-        size = max(2, min(len(pool), self.config.batch_size * (1 + self.config.mu)))
-        batches = []
-        for _ in range(n_batches):
-            idx = torch.randint(len(pool), (size,), generator=generator)
-            v = weak_augment(
-                pool[idx].to(self.device),
-                generator=generator,
-                rotate=self.config.weak_rotate,
-                max_shift=self.config.weak_shift,
-            )
-            batches.append(self._standardize(v))
-        adapt_batchnorm(self.model, batches, momentum=self.config.bn_momentum)
-        self.ema_model.load_state_dict(self.model.state_dict())
-        log.info("BatchNorm statistics re-estimated on %d training images", n_batches * size)
-
-    # ------------------------------------------------------------------ the head warm start
-    def _probe_head(self, x_l, y_l):
-        """Fit a class-balanced logistic regression on frozen pooled features and copy it into the heads."""
-        from sklearn.linear_model import LogisticRegression
-
-        with torch.inference_mode():
-            feats = [
-                self._features(self.ema_model, x_l[i : i + 256].to(self.device)).float().cpu()
-                for i in range(0, len(x_l), 256)
-            ]
-        f = torch.cat(feats).numpy().astype(np.float64)
-        y = y_l.numpy()
-        mu = f.mean(0)
-        sd = f.std(0) + 1e-3
-        lr = LogisticRegression(C=self.config.probe_c, class_weight="balanced", max_iter=2000)
-        lr.fit((f - mu) / sd, y)
-        w = lr.coef_[0] / sd
-        b = float(lr.intercept_[0] - np.sum(lr.coef_[0] * mu / sd))
-        z = f @ w + b
-        scale = min(1.0, self.config.probe_max_logit / max(float(np.abs(z).max()), 1e-12))
-        weight = torch.tensor(np.stack([-w, w]) * scale / 2.0, dtype=torch.float32)
-        bias = torch.tensor([-b * scale / 2.0, b * scale / 2.0], dtype=torch.float32)
-        for model in (self.model, self.ema_model):
-            head = model.get_classifier()
-            with torch.no_grad():
-                head.weight.copy_(weight.to(head.weight.device, head.weight.dtype))
-                head.bias.copy_(bias.to(head.bias.device, head.bias.dtype))
-        log.info("head warm-started from a linear probe (C=%g, scale %.3g)", self.config.probe_c, scale)
 
     # ------------------------------------------------------------------ training
     def fit(self, cutouts, labels, *, unlabeled=None, iterations=None, progress=True, callbacks=None):
@@ -400,7 +304,7 @@ class AnomalyClassifier:
         if unlabeled is None:
             unlabeled = cutouts[~np.isin(cutouts.ids, np.asarray(ids))]
         else:
-            self._check_bands(unlabeled.bands)
+            self.check_bands(unlabeled.bands)
         rng = np.random.default_rng(self.seed + self.n_fits)
         if len(unlabeled) > cfg.max_unlabeled:
             keep = np.sort(rng.choice(len(unlabeled), cfg.max_unlabeled, replace=False))
@@ -411,9 +315,9 @@ class AnomalyClassifier:
         log.info("training on %d labelled (%d anomalies) and %d unlabelled cutouts", len(ids), int(y_l.sum()), len(x_u))
         generator = torch.Generator().manual_seed(self.seed * 1000003 + self.n_fits)
         if cfg.bn_mode == "adapt" and self.n_fits == 0:
-            self._adapt_bn(x_l, x_u, generator)
+            _warmstart.adapt_bn(self, x_l, x_u, generator)
         if cfg.head_init == "probe":
-            self._probe_head(x_l, y_l)
+            _warmstart.probe_head(self, x_l, y_l)
         trainer = FixMatchTrainer(
             self.model, self.ema_model, cfg, standardize=self._standardize, generator=generator, device=self.device
         )
@@ -436,22 +340,57 @@ class AnomalyClassifier:
                 raise InvalidInputError(msg)
             self._build(cutouts.bands)
 
-    def _predict(self, x):
-        views = [x]
-        if self.config.tta >= 4:
-            views = [torch.rot90(x, k, dims=(2, 3)) for k in range(4)]
-        if self.config.tta == 8:
-            views += [torch.flip(v, dims=(3,)) for v in views]
-        probs = 0.0
-        for v in views:
-            probs = probs + torch.softmax(self.ema_model(self._standardize(v)).float(), dim=-1)[:, 1]
-        return probs / len(views)
+    def inference(self, *, precision="auto", channels_last=None, compile=False):
+        """Context manager of the one inference path; yields ``predict(x) -> P(anomaly)``.
 
-    def score(self, cutouts, *, batch_size=256, progress=False):
+        `score`, `~anomalymatch_astro.scoring.score_cutouts`,
+        `~anomalymatch_astro.scoring.score_images` and the Dask backend all predict through it.
+        Inside, the EMA model runs in inference mode; ``predict`` takes a batch from
+        `prepare_batch` (any device), moves it to the classifier's device and returns the
+        float32 P(anomaly) per cutout as a tensor on that device (averaged over the
+        ``config.tta`` views).  The model's memory layout is restored on exit.
+
+        Parameters
+        ----------
+        precision : {"auto", "bf16", "fp16", "fp32"}, optional
+            Autocast precision; ``"auto"`` is bf16 on a GPU and fp32 on the CPU.
+        channels_last : bool, optional
+            Channels-last memory layout (default: on a GPU).
+        compile : bool, optional
+            Run a ``torch.compile`` of the EMA model (worth it for long GPU runs).
+
+        Returns
+        -------
+        contextlib.AbstractContextManager
+            Yields the ``predict`` callable.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from anomalymatch_astro import CutoutSet
+        >>> from anomalymatch_astro.classifier import AnomalyClassifier
+        >>> rng = np.random.default_rng(0)
+        >>> cs = CutoutSet.from_arrays(rng.normal(size=(6, 1, 16, 16)).astype("f4"))
+        >>> clf = AnomalyClassifier(pretrained=False, image_size=16, batch_size=2, mu=1)
+        >>> clf = clf.fit(cs, {cs.ids[0]: "anomaly", cs.ids[1]: "normal"}, iterations=1, progress=False)
+        >>> with clf.inference() as predict:
+        ...     p = predict(clf.prepare_batch(cs.data)).cpu().numpy()
+        >>> bool(np.allclose(p, clf.score(cs, progress=False)))
+        True
+        """
+        return _inference.inference(self, precision=precision, channels_last=channels_last, compile=compile)
+
+    def _predict(self, x):
+        """P(anomaly) of the EMA model on a prepared batch already on the device (no autocast)."""
+        return _inference.predict_probs(self, self.ema_model, x)
+
+    def score(self, cutouts, *, batch_size=256, precision="auto", channels_last=None, progress=True):
         """P(anomaly) of every cutout, from the EMA model.
 
         Batches are read with `~anomalymatch_astro.CutoutSet.iter_batches`, so a
-        lazy (HDF5-backed) set is scored in bounded memory.
+        lazy (HDF5-backed) set is scored in bounded memory.  Each batch goes through
+        `prepare_batch` and the ``predict`` of `inference`: the same path as
+        `~anomalymatch_astro.scoring.score_cutouts`, with the same settings.
 
         Parameters
         ----------
@@ -459,6 +398,10 @@ class AnomalyClassifier:
             Cutouts with the model's bands (same names and order).
         batch_size : int, optional
             Cutouts per forward pass.
+        precision : {"auto", "bf16", "fp16", "fp32"}, optional
+            Autocast precision; ``"auto"`` is bf16 on a GPU and fp32 on the CPU.
+        channels_last : bool, optional
+            Channels-last memory layout (default: on a GPU).
         progress : bool, optional
             Show a progress bar.
 
@@ -475,25 +418,15 @@ class AnomalyClassifier:
             The cutouts record another normalisation, or their size differs and
             ``config.strict_size`` is set.
         """
-        if self.model is None:
-            msg = "the classifier is not trained; call fit() (or AnomalyClassifier.load) before score()"
-            raise InvalidInputError(msg)
-        self._check_cutouts(cutouts)
-        out = np.empty(len(cutouts), dtype=np.float64)
-        self.ema_model.eval()
-        n_batches = math.ceil(len(cutouts) / batch_size)
-        with torch.inference_mode():
-            for rows, pix in progress_bar(
-                cutouts.iter_batches(batch_size), total=n_batches, desc="scoring", progress=progress, unit="batch"
-            ):
-                x = self._prepared(pix, cutouts.meta).to(self.device)
-                out[rows] = self._predict(x).cpu().numpy()
-        return out
+        return _inference.score_set(
+            self, cutouts, batch_size=batch_size, precision=precision, channels_last=channels_last, progress=progress
+        )
 
     def embed(self, cutouts, *, batch_size=256, stages=()):
         """Pooled backbone features (N, D) float32 of the EMA model.
 
-        Works before `fit` too (then the features of the pretrained backbone).
+        Works before `fit` too (then the features of the pretrained backbone).  Always in
+        float32 arithmetic, whatever the device.
 
         Parameters
         ----------
@@ -512,86 +445,31 @@ class AnomalyClassifier:
             plus the stages' channels.
         """
         self._require_model(cutouts)
-        self._check_cutouts(cutouts)
-        self.ema_model.eval()
-        parts = []
-        with torch.inference_mode():
-            for _, pix in cutouts.iter_batches(batch_size):
-                x = self._prepared(pix, cutouts.meta).to(self.device)
-                parts.append(self._features(self.ema_model, x, stages).float().cpu().numpy())
-        if not parts:
-            return np.zeros((0, sum(self.feature_widths(stages))), np.float32)
-        return np.concatenate(parts).astype(np.float32, copy=False)
+        return _inference.embed_set(self, cutouts, batch_size=batch_size, stages=stages)
 
     # ------------------------------------------------------------------ identity and persistence
     def _description(self):
-        return {
-            "backbone": self.backbone,
-            "bands": list(self.bands) if self.bands else None,
-            "image_size": self.image_size,
-            "mean": self.mean,
-            "std": self.std,
-            "normalizer": self.normalizer.to_dict(),
-            "config": self.config.to_dict(),
-            "cutout_shape": list(self.cutout_shape) if self.cutout_shape else None,
-        }
+        return _checkpoint.description(self)
 
     @property
     def model_hash(self):
         """sha256 (hex) over the EMA weights, the normaliser, the config, backbone, bands and image size."""
-        if self.ema_model is None:
-            msg = "the classifier has no model yet; call fit() first"
-            raise InvalidInputError(msg)
-        h = hashlib.sha256()
-        for key, value in sorted(self.ema_model.state_dict().items()):
-            h.update(key.encode())
-            h.update(str(value.dtype).encode())
-            h.update(value.detach().cpu().contiguous().numpy().tobytes())
-        h.update(json.dumps(self._description(), sort_keys=True).encode())
-        return h.hexdigest()
+        return _checkpoint.model_hash(self)
 
     def save(self, path):
         """Save to a directory: ``model.safetensors`` (EMA weights) and ``config.json``.
 
         ``config.json`` holds the backbone, bands, image size, normaliser, training
         config, package version, the hash of the labels, the model hash and the
-        sha256 of the weights file.
+        sha256 of the weights file.  Both files are written beside the old ones and
+        renamed over them only once both are complete.
 
         Parameters
         ----------
         path : str or os.PathLike
             Directory (created if needed; its two files are overwritten).
         """
-        from safetensors.torch import save_file
-
-        if self.ema_model is None:
-            msg = "nothing to save: the classifier has no model yet; call fit() first"
-            raise InvalidInputError(msg)
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        tensors = {k: v.detach().cpu().contiguous().clone() for k, v in self.ema_model.state_dict().items()}
-        weights = path / _WEIGHTS
-        tmp = path / (_WEIGHTS + ".tmp")
-        save_file(tensors, str(tmp), metadata={"format": _FORMAT})
-        info = {
-            "format": _FORMAT,
-            "format_version": _FORMAT_VERSION,
-            "package_version": _package_version(),
-            **self._description(),
-            "seed": self.seed,
-            "pretrained": self.pretrained,
-            "labels_hash": self.labels_hash,
-            "n_fits": self.n_fits,
-            "model_hash": self.model_hash,
-            "weights_sha256": _sha256_file(tmp),
-        }
-        cfg_tmp = path / (_CONFIG + ".tmp")
-        cfg_tmp.write_text(json.dumps(info, indent=2, sort_keys=True))
-        # both files complete before either is swapped in: a crash leaves the old pair, the new
-        # pair, or (between the two renames) a mismatch that load() refuses, never a torn file
-        os.replace(tmp, weights)
-        os.replace(cfg_tmp, path / _CONFIG)
-        log.info("saved classifier %s to %s", info["model_hash"][:12], path)
+        _checkpoint.save_checkpoint(self, path)
 
     @classmethod
     def load(cls, path, *, device=None):
@@ -613,74 +491,4 @@ class AnomalyClassifier:
         CheckpointError
             Missing, unreadable or tampered files.
         """
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        path = Path(path)
-        cfg_file, weights = path / _CONFIG, path / _WEIGHTS
-        for f in (cfg_file, weights):
-            if not f.is_file():
-                msg = f"{os.fspath(f)!r} is missing; {os.fspath(path)!r} is not a complete AnomalyClassifier checkpoint"
-                raise CheckpointError(msg)
-        try:
-            info = json.loads(cfg_file.read_text())
-        except (OSError, ValueError) as exc:
-            msg = f"cannot read {os.fspath(cfg_file)!r}: {exc}"
-            raise CheckpointError(msg) from exc
-        if not isinstance(info, dict) or info.get("format") != _FORMAT:
-            msg = f"{os.fspath(cfg_file)!r} is not an AnomalyClassifier checkpoint description"
-            raise CheckpointError(msg)
-        if _sha256_file(weights) != info.get("weights_sha256"):
-            msg = (
-                f"{os.fspath(weights)!r} does not match the sha256 recorded in config.json: the "
-                "checkpoint was modified or corrupted; save the model again"
-            )
-            raise CheckpointError(msg)
-        try:
-            config = ClassifierConfig.from_dict(info["config"])
-            normalizer = Normalizer.from_dict(info["normalizer"])
-            clf = cls(
-                backbone=info["backbone"],
-                pretrained=False,
-                image_size=info["image_size"],
-                seed=info["seed"],
-                normalizer=normalizer,
-                device=device,
-                config=config,
-            )
-            clf._build(tuple(info["bands"]), pretrained=False)
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # incl. InvalidInputError
-            msg = (
-                f"{os.fspath(cfg_file)!r} is incomplete or invalid ({type(exc).__name__}: {exc}); save the model again"
-            )
-            raise CheckpointError(msg) from exc
-        try:
-            state = load_file(str(weights))
-        except (SafetensorError, OSError, ValueError) as exc:
-            msg = f"cannot read {os.fspath(weights)!r}: {exc}"
-            raise CheckpointError(msg) from exc
-        try:
-            clf.ema_model.load_state_dict(state, strict=True)
-            clf.model.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            msg = f"the weights in {os.fspath(weights)!r} do not fit {info['backbone']!r}: {exc}"
-            raise CheckpointError(msg) from exc
-        try:
-            clf.mean, clf.std = [float(v) for v in info["mean"]], [float(v) for v in info["std"]]
-            clf.pretrained = bool(info.get("pretrained", False))
-            shape = info.get("cutout_shape")
-            clf.cutout_shape = tuple(int(v) for v in shape) if shape else None
-            clf.labels_hash = info.get("labels_hash")
-            clf.n_fits = int(info.get("n_fits", 0))
-        except (KeyError, TypeError, ValueError) as exc:
-            msg = (
-                f"{os.fspath(cfg_file)!r} is incomplete or invalid ({type(exc).__name__}: {exc}); save the model again"
-            )
-            raise CheckpointError(msg) from exc
-        if clf.model_hash != info.get("model_hash"):
-            msg = (
-                f"the model hash of {os.fspath(path)!r} does not match config.json: the checkpoint was "
-                "modified; save the model again"
-            )
-            raise CheckpointError(msg)
-        return clf
+        return _checkpoint.load_checkpoint(cls, path, device=device)

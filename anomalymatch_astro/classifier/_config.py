@@ -182,7 +182,10 @@ class ClassifierConfig:
                 raise InvalidInputError(msg)
 
     def replace(self, **changes):
-        """A copy with some fields changed (unknown names raise `InvalidInputError`)."""
+        """A copy with some fields changed.
+
+        Unknown names raise `~anomalymatch_astro.utils.exceptions.InvalidInputError`.
+        """
         names = {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(changes) - names)
         if unknown:
@@ -196,7 +199,10 @@ class ClassifierConfig:
 
     @classmethod
     def from_dict(cls, settings):
-        """Rebuild a config from `to_dict` output (unknown keys raise `InvalidInputError`)."""
+        """Rebuild a config from `to_dict` output.
+
+        Unknown keys raise `~anomalymatch_astro.utils.exceptions.InvalidInputError`.
+        """
         return cls().replace(**dict(settings))
 
     def to_json(self):

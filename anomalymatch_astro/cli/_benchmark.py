@@ -1,6 +1,8 @@
-"""``anomalymatch-astro benchmark``: the paper's protocol on the offline sets, and the throughput suite."""
+"""``anomalymatch-astro benchmark``: the paper's protocol on the offline sets, and the throughput suite.
 
-import json
+The runs are `anomalymatch_astro.benchmarking`'s; this command prints the tables they return.
+"""
+
 import time
 
 HELP = "run the benchmark protocol on the offline data sets (or --suite throughput)"
@@ -57,10 +59,71 @@ def add_arguments(parser):
     parser.add_argument("--no-progress", action="store_true")
 
 
+def format_protocol_table(table):
+    """The protocol summary (mean +- std over seeds and classes) as a text table.
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table`
+        From `~anomalymatch_astro.benchmarking.run_protocol` (its ``meta["summary"]`` is used
+        when present).
+
+    Returns
+    -------
+    str
+    """
+    from ..benchmarking import summarize_protocol
+
+    summary = table.meta.get("summary") or summarize_protocol(table)
+    lines = [
+        f"\n{'set':<12} {'method':<10} {'cycle':>5} {'runs':>4} {'frac':>6} {'AUROC':>13} {'AUPRC':>13} "
+        f"{'top-1% prec':>13} {'found/100':>10} {'train s':>8}"
+    ]
+    for r in summary:
+        lines.append(
+            f"{r['set']:<12} {r['method']:<10} {r['cycle']:>5} {r['n_runs']:>4} {r['anomaly_fraction']:6.3f} "
+            f"{r['auroc_mean']:6.3f}±{r['auroc_std']:.3f} {r['auprc_mean']:6.3f}±{r['auprc_std']:.3f} "
+            f"{r['precision_at_1pct_mean']:6.3f}±{r['precision_at_1pct_std']:.3f} "
+            f"{r['found_in_first_100_mean']:10.1f} {r['train_seconds_mean']:8.1f}"
+        )
+    return "\n".join(lines)
+
+
+def format_strategies_table(table):
+    """Anomalies found after the last cycle per set and strategy (mean over seeds) as text.
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table`
+        From `~anomalymatch_astro.benchmarking.compare_strategies`.
+
+    Returns
+    -------
+    str
+    """
+    import numpy as np
+
+    if not len(table):
+        return "no strategy cycles were run"
+    last = table[table["cycle"] == max(table["cycle"])]
+    lines = [f"\nanomalies found after {max(table['cycle'])} cycles of 20 candidates (mean over seeds)"]
+    for name in sorted(set(last["set"])):
+        for strategy in dict.fromkeys(last["strategy"]):
+            sel = (last["set"] == name) & (last["strategy"] == strategy)
+            if not sel.any():
+                continue
+            lines.append(
+                f"  {name:<12} {strategy:<12} {np.mean(last['anomalies_found'][sel]):6.1f} "
+                f"of {int(last['anomalies_available'][sel][0])} ({int(last['n_shown'][sel][0])} shown)"
+            )
+    return "\n".join(lines)
+
+
 def _throughput(args):
     import os
 
-    from ..scoring._throughput import run_throughput_benchmark
+    from ..benchmarking import run_throughput_benchmark
+    from ..utils import write_json_atomic
 
     result = run_throughput_benchmark(
         n=args.n,
@@ -73,8 +136,7 @@ def _throughput(args):
     )
     os.makedirs(args.output, exist_ok=True)
     path = os.path.join(args.output, "throughput.json")
-    with open(path, "w") as f:
-        json.dump(result, f, indent=2)
+    write_json_atomic(path, result, indent=2, sort_keys=False)
     print(
         f"\nthroughput ({result['device']}, {result['image_size']} px, batch {result['batch_size']}, "
         f"{result['n']} cutouts, {result['cpu_count']} CPUs)"
@@ -102,7 +164,7 @@ def run(args):
     if args.suite in ("throughput", "all"):
         _throughput(args)
     if args.suite in ("protocol", "all"):
-        from ..evaluation._protocol import print_protocol_table, run_protocol
+        from ..benchmarking import run_protocol
 
         table = run_protocol(
             sets=args.sets,
@@ -118,13 +180,11 @@ def run(args):
             output=args.output,
             progress=not args.no_progress,
         )
-        print_protocol_table(table)
+        print(format_protocol_table(table))
         print(f"wrote {args.output}/protocol.ecsv and protocol_summary.ecsv")
     write_run_manifest(args, args.output, inputs=[args.local_data], seeds=args.seeds)
     if args.suite in ("strategies", "all"):
-        import numpy as np
-
-        from ..evaluation._protocol import compare_strategies
+        from ..benchmarking import compare_strategies
 
         table = compare_strategies(
             sets=args.sets or ("digits", "mock_survey"),
@@ -133,14 +193,6 @@ def run(args):
             quick=args.quick,
             output=args.output,
         )
-        last = table[table["cycle"] == max(table["cycle"])]
-        print(f"\nanomalies found after {max(table['cycle'])} cycles of 20 candidates (mean over seeds)")
-        for name in sorted(set(last["set"])):
-            for strategy in dict.fromkeys(last["strategy"]):
-                sel = (last["set"] == name) & (last["strategy"] == strategy)
-                print(
-                    f"  {name:<12} {strategy:<12} {np.mean(last['anomalies_found'][sel]):6.1f} "
-                    f"of {int(last['anomalies_available'][sel][0])} ({int(last['n_shown'][sel][0])} shown)"
-                )
+        print(format_strategies_table(table))
     print(f"elapsed: {time.perf_counter() - start:.1f} s")
     return 0

@@ -41,7 +41,7 @@ def run(args):
 
     client = None
     if args.scheduler:
-        from ..utils._optional_deps import require
+        from ..utils import require
 
         client = require("distributed", feature="--scheduler").Client(args.scheduler)
     try:

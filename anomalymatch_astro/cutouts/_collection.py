@@ -84,7 +84,7 @@ def _check_bands(bands, n_channels):
 
 
 def default_ids(n):
-    """The ids given to ``n`` objects that have none: ``obj0 ... obj<n-1>``, zero-padded to one width."""
+    """The ids given to ``n`` objects that have none (``obj0`` to ``obj<n-1>``, zero-padded to one width)."""
     width = max(1, len(str(n - 1)))
     return np.array([f"obj{i:0{width}d}" for i in range(n)])
 

@@ -159,7 +159,7 @@ def load_galaxy_mnist(
 
     GalaxyMNIST (Walmsley et al., github.com/mwalmsley/galaxy_mnist) holds 10,000
     DECaLS g, r, z colour images of galaxies confidently labelled by Galaxy Zoo
-    volunteers as one of four classes (`~anomalymatch_astro.datasets.GALAXY_MNIST_CLASSES`), split 80/20 into
+    volunteers as one of four classes (``GALAXY_MNIST_CLASSES``), split 80/20 into
     ``train_dataset.hdf5`` and ``test_dataset.hdf5`` (datasets ``images``,
     (N, 64, 64, 3) uint8, and ``labels``, (N,) integers 0-3; the high-resolution
     variant has the same file names with 224-pixel images).  ``anomaly_class`` is the
@@ -175,7 +175,7 @@ def load_galaxy_mnist(
         ``raw/``, ``GalaxyMNIST/raw/`` or ``GalaxyMNISTHighrez/raw/`` subfolder, as
         torchvision stores them), or one HDF5 file of that format under any name.
     anomaly_class : str or int, optional
-        The anomalous class: a name in `~anomalymatch_astro.datasets.GALAXY_MNIST_CLASSES` or its label 0-3.
+        The anomalous class: a name in ``GALAXY_MNIST_CLASSES`` or its label 0-3.
     anomaly_fraction : float, optional
         Fraction of anomalies in the set, in (0, 1).
     split : {"train", "test", "both"}, optional

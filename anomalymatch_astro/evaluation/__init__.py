@@ -1,5 +1,9 @@
-"""Evaluation: ranking metrics of anomaly scores (AUROC, average precision, top-k) and their summaries."""
+"""Evaluation: ranking metrics of anomaly scores (AUROC, average precision, top-k) and their summaries.
 
-from ._metrics import evaluate, summarize, top_k_hits
+The benchmark drivers (the protocol, the strategies comparison, throughput) live in
+`anomalymatch_astro.benchmarking`.
+"""
 
-__all__ = ["evaluate", "summarize", "top_k_hits"]
+from ._metrics import EvaluationResult, evaluate, summarize, top_k_hits
+
+__all__ = ["evaluate", "EvaluationResult", "summarize", "top_k_hits"]

@@ -14,7 +14,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from ..utils.exceptions import InvalidInputError, UnknownIDError
 
-__all__ = ["evaluate", "summarize", "top_k_hits"]
+__all__ = ["evaluate", "EvaluationResult", "summarize", "top_k_hits"]
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +132,31 @@ def top_k_hits(scores, is_anomaly, k):
     return hits
 
 
+class EvaluationResult(dict):
+    """The metrics of `evaluate`: a dict (``result["auroc"]``) that also converts to a table.
+
+    Examples
+    --------
+    >>> from anomalymatch_astro.evaluation import evaluate
+    >>> t = evaluate([0.9, 0.2, 0.7, 0.4], [True, False, False, True]).to_table()
+    >>> len(t), float(t["auroc"][0])
+    (1, 0.75)
+    """
+
+    def to_table(self):
+        """The metrics as a one-row `~astropy.table.Table`, one column per metric, in order.
+
+        Returns
+        -------
+        `~astropy.table.Table`
+        """
+        names = list(self)
+        return Table(rows=[[self[name] for name in names]], names=names)
+
+    def __repr__(self):
+        return f"EvaluationResult({dict.__repr__(self)})"
+
+
 def evaluate(scores, is_anomaly, *, exclude=None, k=100, ids=None):
     """Ranking metrics of anomaly scores against the truth.
 
@@ -155,7 +180,9 @@ def evaluate(scores, is_anomaly, *, exclude=None, k=100, ids=None):
 
     Returns
     -------
-    dict
+    EvaluationResult
+        A dict (with `EvaluationResult.to_table` for a one-row table) of:
+
         ``auroc``
             Area under the ROC curve (`sklearn.metrics.roc_auc_score`).
         ``auprc``
@@ -208,20 +235,20 @@ def evaluate(scores, is_anomaly, *, exclude=None, k=100, ids=None):
     n_top = max(1, n // 100)
     k_eff = min(k, n)
     hits_k = top_k_hits(scores, truth, k_eff)
-    return {
-        "auroc": float(roc_auc_score(truth, scores)),
-        "auprc": float(average_precision_score(truth, scores)),
-        "precision_at_1pct": top_k_hits(scores, truth, n_top) / n_top,
-        "recall_at_k": hits_k / n_anom,
-        "precision_at_k": hits_k / k_eff,
-        "found_in_first_100": top_k_hits(scores, truth, 100),
-        "n": n,
-        "n_anomalies": n_anom,
-        "anomaly_fraction": n_anom / n,
-        "n_excluded": int(drop.sum()),
-        "k": k,
-        "n_top_1pct": n_top,
-    }
+    return EvaluationResult(
+        auroc=float(roc_auc_score(truth, scores)),
+        auprc=float(average_precision_score(truth, scores)),
+        precision_at_1pct=top_k_hits(scores, truth, n_top) / n_top,
+        recall_at_k=hits_k / n_anom,
+        precision_at_k=hits_k / k_eff,
+        found_in_first_100=top_k_hits(scores, truth, 100),
+        n=n,
+        n_anomalies=n_anom,
+        anomaly_fraction=n_anom / n,
+        n_excluded=int(drop.sum()),
+        k=k,
+        n_top_1pct=n_top,
+    )
 
 
 def summarize(results, *, by=None, metrics=None):

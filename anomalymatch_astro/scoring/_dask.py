@@ -12,10 +12,10 @@ import tempfile
 
 import numpy as np
 
-from ..utils import progress_bar
-from ..utils._optional_deps import require
+from ..cutouts import CutoutSet
+from ..utils import ids_digest, progress_bar, require
 from ..utils.exceptions import InvalidInputError
-from ._store import ScoreStore, ids_digest
+from ._store import ScoreStore
 
 __all__ = ["score_cutouts_dask"]
 
@@ -40,21 +40,15 @@ def _worker_classifier(model_dir, model_hash, threads):
     return _MODELS[key]
 
 
-def _score_block(model_dir, model_hash, cutouts_path, start, stop, batch_size, threads):
+def _score_block(model_dir, model_hash, cutouts_path, start, stop, batch_size, threads, precision="auto"):
     """Dask task: score rows [start, stop) of a CutoutSet file; returns (start, scores, worker pid)."""
-    import torch
-
-    from ..cutouts import CutoutSet
-    from ._preprocess import prepare_batch
-
     clf = _worker_classifier(model_dir, model_hash, threads)
     cutouts = CutoutSet.from_hdf5(cutouts_path)[start:stop]
     normalized = (cutouts.meta or {}).get("normalizer") is not None
     out = np.empty(len(cutouts), dtype=np.float64)
-    with torch.inference_mode():
-        for rows, pixels in cutouts.iter_batches(batch_size):
-            x = prepare_batch(pixels, normalizer=clf.normalizer, image_size=clf.image_size, normalized=normalized)
-            out[rows] = clf._predict(x.to(clf.device)).float().cpu().numpy()
+    with clf.inference(precision=precision) as predict:
+        for rows, pixels in cutouts.iter_batches(batch_size=batch_size):
+            out[rows] = predict(clf.prepare_batch(pixels, normalized=normalized)).float().cpu().numpy()
     return start, out, os.getpid()
 
 
@@ -68,6 +62,7 @@ def score_cutouts_dask(
     block_size=None,
     model_dir=None,
     threads_per_task=None,
+    precision="auto",
     overwrite=False,
     progress=True,
 ):
@@ -78,7 +73,7 @@ def score_cutouts_dask(
     classifier : `~anomalymatch_astro.AnomalyClassifier`
         A trained classifier.
     cutouts : `~anomalymatch_astro.CutoutSet`
-        A lazy set opened with `CutoutSet.from_hdf5` (workers read the same file: on a
+        A lazy set opened with `~anomalymatch_astro.cutouts.CutoutSet.from_hdf5` (workers read the same file: on a
         cluster it must be on a shared file system).
     client : `distributed.Client`
         The Dask client.
@@ -93,6 +88,9 @@ def score_cutouts_dask(
         for a local cluster; give a shared path on a real cluster).
     threads_per_task : int, optional
         torch threads inside each worker (default: the worker's thread count).
+    precision : {"auto", "bf16", "fp16", "fp32"}, optional
+        Autocast precision on the workers (``"auto"``: bf16 on a GPU, fp32 on a CPU), as
+        for `~anomalymatch_astro.AnomalyClassifier.inference`.
     overwrite : bool, optional
         Discard an ``output`` store that belongs to other objects or another model.
     progress : bool, optional
@@ -110,10 +108,10 @@ def score_cutouts_dask(
             "cutouts.to_hdf5(path) and pass CutoutSet.from_hdf5(path)"
         )
         raise InvalidInputError(msg)
-    if len(cutouts) != len(cutouts._source):
+    if not np.array_equal(cutouts.ids, CutoutSet.from_hdf5(cutouts.path).ids):
         msg = "Dask scoring needs the whole file (not a slice of a CutoutSet); write the slice to its own file"
         raise InvalidInputError(msg)
-    classifier._check_cutouts(cutouts)
+    classifier.check_cutouts(cutouts)
     path = os.path.abspath(cutouts.path)
     n = len(cutouts)
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
@@ -139,6 +137,7 @@ def score_cutouts_dask(
                     int(min((k + 1) * block_size, n)),
                     batch_size,
                     threads_per_task,
+                    precision,
                     pure=False,
                 )
                 for k in store.pending

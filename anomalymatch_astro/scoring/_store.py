@@ -16,10 +16,10 @@ import os
 
 import numpy as np
 
-from ..utils._hashing import ids_digest
+from ..utils import write_json_atomic
 from ..utils.exceptions import InvalidInputError
 
-__all__ = ["ScoreStore", "ids_digest"]
+__all__ = ["ScoreStore"]
 
 
 class ScoreStore:
@@ -35,7 +35,7 @@ class ScoreStore:
         Objects per batch (the unit of resumption).
     key : dict
         What the scores depend on (e.g. ids digest, model hash); a store with another
-        key is not reused: `InvalidInputError` unless ``overwrite=True``.
+        key is not reused: `~anomalymatch_astro.utils.exceptions.InvalidInputError` unless ``overwrite=True``.
     overwrite : bool, optional
         Start afresh even if a store with another key exists.
     """
@@ -75,10 +75,7 @@ class ScoreStore:
             )
             done.flush()
             del scores, done
-            tmp = info_path + ".tmp"
-            with open(tmp, "w") as f:
-                json.dump(info, f)
-            os.replace(tmp, info_path)
+            write_json_atomic(info_path, info, indent=None, sort_keys=False)
         self._scores = np.lib.format.open_memmap(os.path.join(self.path, "scores.npy"), mode="r+")
         self._done = np.lib.format.open_memmap(os.path.join(self.path, "done.npy"), mode="r+")
 

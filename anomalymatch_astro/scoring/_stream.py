@@ -2,24 +2,22 @@
 
 Loader workers (a torch `~torch.utils.data.DataLoader`) read batches from the HDF5
 shards, normalise and resize them off the main thread; the main thread only runs the
-network (inference mode; on a GPU channels-last memory layout and bfloat16 autocast,
-optionally ``torch.compile``).  Results go batch by batch to a `ScoreStore`, so an
-interrupted run continues where it stopped and gives the same scores.
+network through the classifier's own inference path (`~anomalymatch_astro.classifier.AnomalyClassifier.inference`: on a
+GPU channels-last memory layout and bfloat16 autocast, optionally ``torch.compile``).
+Results go batch by batch to a `ScoreStore`, so an interrupted run continues where it
+stopped and gives the same scores.
 """
 
-import contextlib
 import logging
 import os
 import time
 
 import numpy as np
 
-from ..cutouts import CutoutSet, make_cutouts, parse_positions
-from ..cutouts._collection import default_ids
-from ..utils import progress_bar
+from ..cutouts import CutoutSet, default_ids, make_cutouts, parse_positions
+from ..utils import ids_digest, progress_bar
 from ..utils.exceptions import InvalidInputError
-from ._preprocess import prepare_batch
-from ._store import ScoreStore, ids_digest
+from ._store import ScoreStore
 
 __all__ = ["score_cutouts", "score_images"]
 
@@ -44,6 +42,8 @@ class _CutoutBatches:
         k = self.batches[item]
         rows = np.arange(k * self.batch_size, min((k + 1) * self.batch_size, len(self.cutouts)))
         pixels = self.cutouts[rows].data
+        from ..classifier import prepare_batch  # torch: imported where the batch is made, not with scoring
+
         return k, prepare_batch(
             pixels, normalizer=self.normalizer, image_size=self.image_size, normalized=self.normalized
         )
@@ -72,6 +72,8 @@ class _ImageBatches:
         cutouts = make_cutouts(
             self.images, self.coords[rows], self.size, ids=self.ids[rows], progress=False, **self.make_kwargs
         )
+        from ..classifier import prepare_batch
+
         return k, prepare_batch(cutouts.data, normalizer=self.normalizer, image_size=self.image_size)
 
 
@@ -79,81 +81,32 @@ def _first(batch):
     return batch[0]
 
 
-@contextlib.contextmanager
-def _inference(classifier, *, precision="auto", channels_last=None):
-    """The scoring path's device settings; yields ``predict(batch) -> P(anomaly)`` on the device.
-
-    On a GPU (by default) the EMA model runs in channels-last layout under bf16 autocast;
-    on a CPU in float32.  The model's layout is restored on exit.  The throughput
-    benchmark times its bare forward pass under the same settings.
-    """
-    import torch
-
-    device = classifier.device
-    use_cuda = device.type == "cuda"
-    if channels_last is None:
-        channels_last = use_cuda
-    if precision == "auto":
-        precision = "bf16" if use_cuda else "fp32"
-    if precision not in ("bf16", "fp16", "fp32"):
-        msg = f"precision must be 'auto', 'bf16', 'fp16' or 'fp32', got {precision!r}"
-        raise InvalidInputError(msg)
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    model = classifier.ema_model
-    model.eval()
-
-    def predict(x):
-        x = x.to(device, non_blocking=True)
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        if dtype is None:
-            return classifier._predict(x)
-        with torch.autocast(device_type=device.type, dtype=dtype):
-            return classifier._predict(x)
-
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    try:
-        with torch.inference_mode():
-            yield predict
-    finally:
-        if channels_last:
-            model.to(memory_format=torch.contiguous_format)
-
-
 def _run(classifier, dataset, store, *, num_workers, precision, channels_last, compile_model, progress):
-    import torch
     from torch.utils.data import DataLoader
 
     use_cuda = classifier.device.type == "cuda"
     n_done = 0
     start = time.perf_counter()
-    with _inference(classifier, precision=precision, channels_last=channels_last) as predict:
-        model = classifier.ema_model
-        if compile_model:
-            classifier.ema_model = torch.compile(model)
-        try:
-            loader = DataLoader(
-                dataset,
-                batch_size=None,
-                shuffle=False,
-                num_workers=num_workers,
-                pin_memory=use_cuda,
-                persistent_workers=False,
-                prefetch_factor=4 if num_workers else None,
-                multiprocessing_context="fork" if num_workers and os.name == "posix" else None,
-            )
-            for k, x in progress_bar(loader, total=len(dataset), desc="scoring", progress=progress, unit="batch"):
-                store.write(int(k), predict(x).float().cpu().numpy())
-                n_done += len(x)
-        finally:
-            classifier.ema_model = model
+    loader = DataLoader(
+        dataset,
+        batch_size=None,
+        shuffle=False,
+        num_workers=num_workers,
+        pin_memory=use_cuda,
+        persistent_workers=False,
+        prefetch_factor=4 if num_workers else None,
+        multiprocessing_context="fork" if num_workers and os.name == "posix" else None,
+    )
+    with classifier.inference(precision=precision, channels_last=channels_last, compile=compile_model) as predict:
+        for k, x in progress_bar(loader, total=len(dataset), desc="scoring", progress=progress, unit="batch"):
+            store.write(int(k), predict(x).float().cpu().numpy())
+            n_done += len(x)
     seconds = time.perf_counter() - start
     log.info("scored %d objects in %.1f s (%.0f /s)", n_done, seconds, n_done / max(seconds, 1e-9))
 
 
 def _check_classifier(classifier):
-    if getattr(classifier, "ema_model", None) is None:
+    if getattr(classifier, "bands", None) is None:
         msg = "the classifier is not trained; call fit() or AnomalyClassifier.load() first"
         raise InvalidInputError(msg)
 
@@ -190,8 +143,12 @@ def score_cutouts(
     num_workers : int, optional
         Loader processes that read, normalise and resize batches (0: in the main process).
     precision : {"auto", "bf16", "fp16", "fp32"}, optional
-        Autocast precision; ``"auto"`` is bf16 on a GPU and fp32 on the CPU (exactly
-        `AnomalyClassifier.score`).
+        Autocast precision; ``"auto"`` is bf16 on a GPU and fp32 on the CPU.  Batches go
+        through the classifier's own path
+        (`~anomalymatch_astro.classifier.AnomalyClassifier.prepare_batch`, then
+        `~anomalymatch_astro.classifier.AnomalyClassifier.inference`), the path of
+        `~anomalymatch_astro.classifier.AnomalyClassifier.score`: with the same settings
+        the scores are the same.
     channels_last : bool, optional
         Channels-last memory layout (default: on a GPU).
     compile : bool, optional
@@ -225,10 +182,11 @@ def score_cutouts(
             client=client,
             output=output,
             batch_size=batch_size,
+            precision=precision,
             overwrite=overwrite,
             progress=progress,
         )
-    classifier._check_cutouts(cutouts)
+    classifier.check_cutouts(cutouts)
     key = {"ids": ids_digest(cutouts.ids), "model": classifier.model_hash}
     with tempfile.TemporaryDirectory() as tmp:
         store = ScoreStore(output or tmp, n=len(cutouts), batch_size=batch_size, key=key, overwrite=overwrite)
@@ -295,7 +253,7 @@ def score_images(
 
     _check_classifier(classifier)
     bands = tuple(str(b) for b in images)
-    classifier._check_bands(bands)
+    classifier.check_bands(bands)
     coords, obj_ids, _ = parse_positions(positions, ids=ids)
     if obj_ids is None:
         obj_ids = default_ids(len(coords))

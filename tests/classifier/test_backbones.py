@@ -33,7 +33,7 @@ def test_key_mapping_is_exact(name):
     module, cls = OFFLINE_WEIGHTS[name]
     path = getattr(importlib.import_module(module), cls).get_model_file_path()
     state = torch.load(path, map_location="cpu", weights_only=True)
-    converted = convert_lukemelas_state_dict(state, name)
+    converted = convert_lukemelas_state_dict(state, model_name=name)
     target = timm.create_model(name, pretrained=False).state_dict()
     assert set(converted) == set(target)
     assert all(converted[k].shape == target[k].shape for k in target)

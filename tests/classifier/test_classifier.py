@@ -6,7 +6,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from anomalymatch_astro import CutoutSet
-from anomalymatch_astro.classifier import AnomalyClassifier, Callback
+from anomalymatch_astro.classifier import AnomalyClassifier, Callback, prepare_batch
 from anomalymatch_astro.normalization import Normalizer
 from anomalymatch_astro.utils.exceptions import (
     BandMismatchError,
@@ -57,14 +57,14 @@ def test_embed_with_stages(rings):
     cs, _ = rings
     clf = AnomalyClassifier(image_size=32, seed=0)
     head_only = clf.embed(cs[:5])
-    widths = clf.feature_widths((-2, -1))
+    widths = clf.feature_widths(stages=(-2, -1))
     assert widths == [1280, 112, 320]  # EfficientNet-Lite0: head features, stages 4 and 5
     multi = clf.embed(cs[:5], stages=(-2, -1))
     assert multi.shape == (5, sum(widths))
     np.testing.assert_allclose(multi[:, :1280], head_only, rtol=1e-5, atol=1e-6)  # one pass, same head block
     # the pooled stage block is the mean of that stage's feature map
     with torch.inference_mode():
-        x = clf._prepared(cs[:5].data, cs.meta).to(clf.device)
+        x = clf.prepare_batch(cs[:5].data).to(clf.device)
         maps = clf.ema_model.forward_intermediates(clf._standardize(x), indices=[4], intermediates_only=True)
     np.testing.assert_allclose(multi[:, 1280 + 112 :], maps[0].mean(dim=(2, 3)).numpy(), rtol=1e-5, atol=1e-6)
     assert clf.embed(cs[:0], stages=(-1,)).shape == (0, 1280 + 320)
@@ -202,3 +202,66 @@ def test_callbacks_and_unlabeled_set(rings, make_labels):
             iterations=1,
             progress=False,
         )
+
+
+def test_public_inference_path_equals_score(trained):
+    clf, cs, _, _ = trained
+    x = clf.prepare_batch(cs.data)
+    free = prepare_batch(cs.data, normalizer=clf.normalizer, image_size=clf.image_size)
+    torch.testing.assert_close(x, free, rtol=0, atol=0)
+    assert tuple(x.shape) == (len(cs), 2, 24, 24) and x.dtype == torch.float32
+    with clf.inference() as predict:
+        p = predict(x)
+        assert torch.is_inference_mode_enabled()
+    assert p.dtype == torch.float32 and p.shape == (len(cs),)
+    np.testing.assert_array_equal(p.cpu().numpy().astype(np.float64), clf.score(cs, batch_size=len(cs), progress=False))
+
+
+def test_inference_layout_restored_and_precision_checked(trained):
+    clf, cs, _, _ = trained
+    weight = next(p for p in clf.ema_model.parameters() if p.ndim == 4)
+    with clf.inference(channels_last=True, precision="fp32") as predict:
+        assert weight.is_contiguous(memory_format=torch.channels_last)
+        channels_last = predict(clf.prepare_batch(cs.data[:6])).cpu().numpy()
+    assert weight.is_contiguous()
+    np.testing.assert_allclose(channels_last, clf.score(cs[:6], progress=False), rtol=1e-5, atol=1e-6)
+    with pytest.raises(InvalidInputError, match="precision"), clf.inference(precision="fp8"):
+        pass
+    with pytest.raises(InvalidInputError, match="not trained"), AnomalyClassifier(pretrained=False).inference():
+        pass
+
+
+def test_public_checks(trained):
+    clf, cs, _, _ = trained
+    clf.check_bands(("g", "r"))
+    clf.check_cutouts(cs)
+    with pytest.raises(BandMismatchError, match="order"):
+        clf.check_bands(("r", "g"))
+    other = CutoutSet.from_arrays(
+        cs.data[:2], bands=("g", "r"), meta={"normalizer": Normalizer(stretch="log").to_dict()}
+    )
+    with pytest.raises(CheckpointError, match="normalised"):
+        clf.check_cutouts(other)
+
+
+def test_save_is_atomic(trained, tmp_path, monkeypatch):
+    clf, cs, _, _ = trained
+    path = tmp_path / "m"
+    clf.save(path)
+    assert sorted(p.name for p in path.iterdir()) == ["config.json", "model.safetensors"]
+    before = {name: (path / name).read_bytes() for name in ("config.json", "model.safetensors")}
+
+    import safetensors.torch
+
+    def broken(tensors, filename, metadata=None):
+        with open(filename, "wb") as f:
+            f.write(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", broken)
+    with pytest.raises(OSError, match="disk full"):
+        clf.save(path)
+    assert sorted(p.name for p in path.iterdir()) == ["config.json", "model.safetensors"]  # no temporary left
+    assert {name: (path / name).read_bytes() for name in before} == before
+    monkeypatch.undo()
+    np.testing.assert_array_equal(AnomalyClassifier.load(path).score(cs, progress=False), clf.score(cs, progress=False))

@@ -3,7 +3,7 @@ import pytest
 from sklearn.metrics import auc, precision_recall_curve
 
 from anomalymatch_astro import evaluate as top_level_evaluate
-from anomalymatch_astro.evaluation import evaluate, summarize, top_k_hits
+from anomalymatch_astro.evaluation import EvaluationResult, evaluate, summarize, top_k_hits
 from anomalymatch_astro.utils.exceptions import InvalidInputError, UnknownIDError
 
 # ranking by score: 0.9 (A), 0.7 (N), 0.4 (A), 0.2 (N)
@@ -133,3 +133,17 @@ def test_summarize():
         summarize([])
     with pytest.raises(InvalidInputError, match="missing"):
         summarize(results, metrics=["recall_at_k"])
+
+
+def test_result_is_a_dict_with_a_table():
+    m = evaluate(SCORES, TRUTH, k=2)
+    assert isinstance(m, EvaluationResult) and isinstance(m, dict)
+    assert m == dict(m) and list(m)[:2] == ["auroc", "auprc"]
+    t = m.to_table()
+    assert len(t) == 1 and t.colnames == list(m)
+    for key, value in m.items():
+        assert t[key][0] == value, key
+    assert t["n"].dtype.kind == "i" and t["auroc"].dtype.kind == "f"
+    assert "EvaluationResult" in repr(m)
+    # summarize accepts the results as it accepts plain dicts
+    assert summarize([m, evaluate(SCORES[::-1], TRUTH)])["n_runs"][0] == 2

@@ -60,7 +60,7 @@ def test_no_shell_and_no_unsafe_loaders():
         if name in ("np.load", "numpy.load"):
             assert any(kw.arg == "allow_pickle" for kw in call.keywords), f"{path}: np.load without allow_pickle"
     # the one subprocess: the throughput benchmark runs this Python on a fixed script, argument list, no shell
-    assert [p for p, _ in subprocess_calls] == [os.path.join("scoring", "_throughput.py")]
+    assert [p for p, _ in subprocess_calls] == [os.path.join("benchmarking", "_throughput.py")]
     ((_, call),) = subprocess_calls
     assert isinstance(call.args[0], ast.List) and _name(call.args[0].elts[0]) == "sys.executable"
 

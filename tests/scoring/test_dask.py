@@ -26,7 +26,7 @@ def test_dask_matches_local(tmp_path):
     clf = AnomalyClassifier(pretrained=False, image_size=16, batch_size=4, mu=1)
     clf.fit(cs, {"obj00": "anomaly", "obj90": "normal"}, iterations=1, progress=False)
     lazy = CutoutSet.from_hdf5(tmp_path / "c.h5")
-    expected = clf.score(lazy)
+    expected = clf.score(lazy, batch_size=8, progress=False)
     with (
         distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
@@ -34,7 +34,9 @@ def test_dask_matches_local(tmp_path):
         distributed.Client(cluster) as client,
     ):
         scores = score_cutouts(clf, lazy, client=client, batch_size=8, progress=False)
-        np.testing.assert_allclose(scores, expected, rtol=0, atol=1e-6)
+        # float32 sums differ in the last bits with the number of torch threads (1 per worker here)
+        np.testing.assert_allclose(scores, expected, rtol=0, atol=1e-5)
+        assert not np.allclose(scores[:8], scores[8:16], atol=1e-3)  # not a constant: the order is checked
         loads = client.run(_loads)
         assert sum(loads.values()) <= 2 and all(v <= 1 for v in loads.values())
         with pytest.raises(InvalidInputError, match="HDF5 file"):

@@ -12,7 +12,7 @@ from astropy.wcs import WCS
 from anomalymatch_astro import CutoutSet, make_cutouts
 from anomalymatch_astro.classifier import AnomalyClassifier
 from anomalymatch_astro.scoring import ScoreStore, score_cutouts, score_images
-from anomalymatch_astro.utils.exceptions import InvalidInputError
+from anomalymatch_astro.utils.exceptions import BandMismatchError, InvalidInputError
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +94,38 @@ def test_score_images_from_fits(trained, tmp_path):
     images = {b: str(tmp_path / f"{b}.fits") for b in ("g", "r")}
     coords = wcs.pixel_to_world(rng.uniform(15, 65, 20), rng.uniform(15, 65, 20))
     ids, scores = score_images(clf, images, coords, 16, batch_size=8, num_workers=2, progress=False)
-    expected = clf.score(make_cutouts(images, coords, 16, progress=False))
-    np.testing.assert_allclose(scores, expected, rtol=0, atol=1e-6)
+    # the same batches: the same scores (float32 sums depend on the batch size in the last bits)
+    expected = clf.score(make_cutouts(images, coords, 16, progress=False), batch_size=8, progress=False)
+    np.testing.assert_array_equal(scores, expected)
     assert len(ids) == 20
-    with pytest.raises(Exception, match="band"):
+    with pytest.raises(BandMismatchError, match="band"):
         score_images(clf, {"r": images["r"], "g": images["g"]}, coords, 16, progress=False)
+
+
+def test_every_route_goes_through_the_classifier_inference_path(trained, monkeypatch):
+    """score, score_cutouts (any worker count) and score_images all predict inside clf.inference."""
+    clf, tmp = trained
+    calls = []
+    original = AnomalyClassifier.inference
+
+    def spy(self, **kwargs):
+        calls.append(kwargs.get("precision", "auto"))
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(AnomalyClassifier, "inference", spy)
+    lazy = CutoutSet.from_hdf5(tmp / "c.h5")
+    a = clf.score(lazy, batch_size=16, progress=False)
+    b = score_cutouts(clf, lazy, batch_size=16, precision="auto", progress=False)
+    assert calls == ["auto", "auto"]
+    np.testing.assert_array_equal(a, b)  # on the CPU "auto" is float32 on both routes
+    fp32 = score_cutouts(clf, lazy, batch_size=16, precision="fp32", progress=False)
+    np.testing.assert_array_equal(fp32, a)
+    assert calls[-1] == "fp32"
+    with pytest.raises(InvalidInputError, match="precision"):
+        score_cutouts(clf, lazy, batch_size=16, precision="fp8", progress=False)
+
+
+def test_untrained_classifier_is_refused(trained):
+    _, tmp = trained
+    with pytest.raises(InvalidInputError, match="not trained"):
+        score_cutouts(AnomalyClassifier(pretrained=False), tmp / "c.h5", progress=False)

@@ -31,7 +31,6 @@ from ..utils.exceptions import InvalidInputError
 __all__ = [
     "run_protocol",
     "summarize_protocol",
-    "print_protocol_table",
     "compare_strategies",
     "PROTOCOLS",
     "LOCAL_PROTOCOLS",
@@ -105,8 +104,7 @@ def _protocols(local_data):
     protocols = dict(PROTOCOLS)
     if local_data is None:
         return protocols
-    from ..datasets import find_local_sets
-    from ..datasets._local import _GALAXY_MNIST_FILES, _scan_image_folder
+    from ..datasets import GALAXY_MNIST_FILES, find_local_sets, image_folder_classes
 
     found = find_local_sets(local_data)
     if not found:
@@ -118,11 +116,10 @@ def _protocols(local_data):
     for name, path in found.items():
         classes, n_anom, n_norm, options = LOCAL_PROTOCOLS[name]
         if classes is None:
-            records, _ = _scan_image_folder(path)
-            classes = tuple(sorted({r[1] for r in records}))[:N_IMAGE_FOLDER_CLASSES]
+            classes = image_folder_classes(path)[:N_IMAGE_FOLDER_CLASSES]
         options = {**options, "path": str(path)}
         if name == "galaxy_mnist" and path.is_dir():  # both splits when both files are there
-            have = [split for split, file in _GALAXY_MNIST_FILES.items() if (path / file).is_file()]
+            have = [split for split, file in GALAXY_MNIST_FILES.items() if (path / file).is_file()]
             options["split"] = "both" if len(have) == 2 else have[0]
         elif name == "galaxy_mnist":
             options.pop("split")
@@ -144,7 +141,7 @@ def run_protocol(
     quick=False,
     local_data=None,
     output=None,
-    progress=False,
+    progress=True,
 ):
     """Run the protocol and return one row per (set, class, seed, method, cycle).
 
@@ -187,8 +184,8 @@ def run_protocol(
     -------
     `~astropy.table.Table`
     """
-    from .. import ActiveLearningSession, AnomalyClassifier
-    from ..active_learning import simulate_oracle
+    from ..active_learning import ActiveLearningSession, simulate_oracle
+    from ..classifier import AnomalyClassifier
     from ..datasets import start_labels
 
     if not (isinstance(held_out, (int, float)) and 0 <= held_out < 1):
@@ -232,30 +229,30 @@ def run_protocol(
                 # methods with extra feature levels first: the others reuse their first block
                 for method in sorted(methods, key=lambda m: not METHODS[m][3]):
                     mode, head, rotation_average, stages = METHODS[method]
-                    clf = AnomalyClassifier(image_size=size, seed=seed)
-                    session = ActiveLearningSession(
-                        cutouts,
-                        labels=labels,
-                        classifier=clf,
-                        head=head,
-                        default_mode=mode,
-                        rotation_average=rotation_average,
-                        feature_stages=stages,
-                    )
                     shared = (rotation_average, stages)
                     if shared not in embeddings and not stages:
                         for (rot, more), (emb, blocks) in embeddings.items():
                             if rot == rotation_average and more:  # its head block is these embeddings
                                 embeddings[shared] = (np.ascontiguousarray(emb[:, : blocks[0]]), None)
                                 break
-                    if shared in embeddings:  # the same frozen embeddings
-                        session._embeddings, session._blocks = embeddings[shared]
+                    emb, blocks = embeddings.get(shared, (None, None))  # the same frozen embeddings
+                    session = ActiveLearningSession(
+                        cutouts,
+                        labels=labels,
+                        classifier=AnomalyClassifier(image_size=size, seed=seed),
+                        head=head,
+                        default_mode=mode,
+                        rotation_average=rotation_average,
+                        feature_stages=stages,
+                        embeddings=emb,
+                        embedding_blocks=blocks,
+                    )
                     t0 = time.perf_counter()
                     records = simulate_oracle(
                         session, truth, cycles=cycles, iterations=iterations, held_out=test, progress=progress
                     )
                     if mode == "fast" and shared not in embeddings:
-                        embeddings[shared] = (session._embeddings, session._blocks)
+                        embeddings[shared] = (session.embeddings, session.embedding_blocks)
                     for r in records:
                         rows.append(
                             {
@@ -336,22 +333,6 @@ def summarize_protocol(table):
     return Table(rows=out)
 
 
-def print_protocol_table(table):
-    """Print the summary (mean +- std over seeds and classes) as a text table (CLI helper)."""
-    summary = table.meta.get("summary") or summarize_protocol(table)
-    print(
-        f"\n{'set':<12} {'method':<10} {'cycle':>5} {'runs':>4} {'frac':>6} {'AUROC':>13} {'AUPRC':>13} "
-        f"{'top-1% prec':>13} {'found/100':>10} {'train s':>8}"
-    )
-    for r in summary:
-        print(
-            f"{r['set']:<12} {r['method']:<10} {r['cycle']:>5} {r['n_runs']:>4} {r['anomaly_fraction']:6.3f} "
-            f"{r['auroc_mean']:6.3f}±{r['auroc_std']:.3f} {r['auprc_mean']:6.3f}±{r['auprc_std']:.3f} "
-            f"{r['precision_at_1pct_mean']:6.3f}±{r['precision_at_1pct_std']:.3f} "
-            f"{r['found_in_first_100_mean']:10.1f} {r['train_seconds_mean']:8.1f}"
-        )
-
-
 def compare_strategies(
     *,
     sets=("digits", "mock_survey"),
@@ -390,7 +371,8 @@ def compare_strategies(
     `~astropy.table.Table`
         set, strategy, seed, cycle, n_shown, anomalies_found (in the candidates shown so far).
     """
-    from .. import ActiveLearningSession, AnomalyClassifier
+    from ..active_learning import ActiveLearningSession
+    from ..classifier import AnomalyClassifier
     from ..datasets import start_labels
 
     rows = []
@@ -403,14 +385,18 @@ def compare_strategies(
             truth = np.asarray(cutouts.table["is_anomaly"], dtype=bool)
             is_anomaly = dict(zip(cutouts.ids, truth))
             labels = start_labels(truth, ids=cutouts.ids, n_anomalies=n_anom, n_normals=n_norm, seed=seed)
-            embeddings = None
+            embeddings = blocks = None
             for strategy in strategies:
-                clf = AnomalyClassifier(image_size=min(64, cutouts.image_shape[0]), seed=seed)
-                session = ActiveLearningSession(cutouts, labels=labels, classifier=clf, default_mode="fast")
-                if embeddings is not None:
-                    session._embeddings = embeddings
+                session = ActiveLearningSession(
+                    cutouts,
+                    labels=labels,
+                    classifier=AnomalyClassifier(image_size=min(64, cutouts.image_shape[0]), seed=seed),
+                    default_mode="fast",
+                    embeddings=embeddings,
+                    embedding_blocks=blocks,
+                )
                 session.train(progress=False)
-                embeddings = session._embeddings
+                embeddings, blocks = session.embeddings, session.embedding_blocks
                 found = shown = 0
                 for cycle in range(1, cycles + 1):
                     ids = [str(i) for i in session.candidates(n_per_cycle, strategy=strategy)["id"]]
