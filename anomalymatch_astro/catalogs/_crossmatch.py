@@ -62,7 +62,7 @@ def _as_deg(col):
     return np.asarray(col, dtype=np.float64) * u.deg
 
 
-def table_coords(table, coord=None, *, what="table"):
+def table_coords(table, *, coord=None, what="table"):
     """The sky positions of a table's rows as a SkyCoord.
 
     Parameters
@@ -227,7 +227,7 @@ def crossmatch(table, catalog, *, radius, mode="nearest", catalog_coord=None, pr
     cands = _as_table(table, what="candidate table")
     cat = _as_table(catalog, what="catalogue")
     coords = table_coords(cands, what="candidate table")
-    cat_coords = table_coords(cat, catalog_coord, what="catalogue")
+    cat_coords = table_coords(cat, coord=catalog_coord, what="catalogue")
     columns = _catalog_columns(cat, cat_coords, prefix)
     columns[f"{prefix}index"] = np.arange(len(cat), dtype=np.int64)
     clash = [n for n in columns.colnames if n in cands.colnames] + (["sep"] if "sep" in cands.colnames else [])

@@ -74,7 +74,7 @@ def _to_json(value):
     return json.dumps(value, default=_json_default, sort_keys=False)
 
 
-def resolve_format(path, format=None):
+def resolve_format(path, *, format=None):
     """The format name (one of `TABLE_FORMATS`) for ``path`` or the given ``format``."""
     if format is not None:
         fmt = _ALIASES.get(str(format).lower(), str(format).lower())
@@ -158,7 +158,7 @@ def write_table(table, path, *, format=None, overwrite=False):
     {'hash': 'abc'}
     """
     path = os.fspath(path)
-    fmt = resolve_format(path, format)
+    fmt = resolve_format(path, format=format)
     if os.path.exists(path) and not overwrite:
         msg = f"{path!r} exists; pass overwrite=True to replace it"
         raise InvalidInputError(msg)
@@ -264,7 +264,7 @@ def read_table(path, *, format=None):
     `~astropy.table.QTable`
     """
     path = os.fspath(path)
-    fmt = resolve_format(path, format)
+    fmt = resolve_format(path, format=format)
     if not os.path.exists(path):
         msg = f"table file {path!r} does not exist"
         raise ReadError(msg)

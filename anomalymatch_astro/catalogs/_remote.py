@@ -37,7 +37,7 @@ def _unique_rows(found, coord=None):
     """Drop duplicate sources (the same source found around two nearby candidates), by position."""
     if found is None or len(found) < 2:
         return found
-    sky = table_coords(found, coord, what="service result")
+    sky = table_coords(found, coord=coord, what="service result")
     key = np.round(np.column_stack([sky.spherical.lon.deg, sky.spherical.lat.deg]) * 3.6e6).astype(np.int64)
     _, first = np.unique(key, axis=0, return_index=True)
     return found[np.sort(first)]

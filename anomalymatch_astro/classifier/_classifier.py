@@ -239,7 +239,7 @@ class AnomalyClassifier:
         return _inference.standardize(x, self.mean, self.std)
 
     def _features(self, model, x, stages=()):
-        return _inference.features(self, model, x, stages)
+        return _inference.features(self, model, x, stages=stages)
 
     def feature_widths(self, *, stages=()):
         """Widths of the blocks of `embed` with these ``stages``: [head features, stage, ...].

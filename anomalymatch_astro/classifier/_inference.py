@@ -146,7 +146,7 @@ def stage_indices(model, stages):
     return out
 
 
-def features(clf, model, x, stages=()):
+def features(clf, model, x, *, stages=()):
     """Pooled head features of ``model`` on a prepared batch, plus the pooled maps of ``stages``."""
     import torch
 
@@ -249,7 +249,7 @@ def embed_set(clf, cutouts, *, batch_size, stages):
     with torch.inference_mode():
         for _, pix in cutouts.iter_batches(batch_size=batch_size):
             x = prepare_batch(pix, normalizer=clf.normalizer, image_size=clf.image_size, normalized=normalized)
-            parts.append(features(clf, model, x.to(clf.device), stages).float().cpu().numpy())
+            parts.append(features(clf, model, x.to(clf.device), stages=stages).float().cpu().numpy())
     if not parts:
         return np.zeros((0, sum(clf.feature_widths(stages=stages))), np.float32)
     return np.concatenate(parts).astype(np.float32, copy=False)

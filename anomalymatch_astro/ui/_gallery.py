@@ -341,7 +341,7 @@ class Gallery:
         log.info("gallery retrain took %.2f s", time.perf_counter() - t0)
         return result
 
-    def retrain(self, mode=None, *, background=False):
+    def retrain(self, *, mode=None, background=False):
         """Train the session (``mode`` or the gallery's mode), then refresh scores and order.
 
         Parameters
@@ -447,7 +447,7 @@ class Gallery:
                 return self.set_strategy(request.get("strategy"), like=request.get("like"))
             if action == "mode":
                 return self.set_mode(request.get("mode"))
-            return self.retrain(request.get("mode"), background=self.background_training)
+            return self.retrain(mode=request.get("mode"), background=self.background_training)
         except Exception as exc:  # shown in the UI; the session and its labels are untouched
             log.warning("action %r failed: %s", action, exc)
             return self._failed(f"{action} failed: {exc}")

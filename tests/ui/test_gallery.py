@@ -79,7 +79,7 @@ def test_retrain_reorders_and_reports(session):
     # label the top candidates normal and the 5th anomaly: the order must change
     for obj_id in before[:4]:
         g.label(obj_id, "normal")
-    st = g.retrain("fast")
+    st = g.retrain(mode="fast")
     assert st["error"] == "" and st["training"] is None
     assert st["last_train"]["mode"] == "fast" and st["last_train"]["seconds"] > 0
     assert st["last_train"]["cycle"] == 2 and st["cycle"] == 2
