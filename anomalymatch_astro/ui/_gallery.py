@@ -14,6 +14,7 @@ import numpy as np
 
 from ..normalization import STRETCHES
 from ..utils.exceptions import InvalidInputError
+from ._candidates import coord_columns, fetch_candidates, merge_candidates
 from ._links import sky_links
 from ._render import TileRenderer, score_histogram_png
 
@@ -38,20 +39,6 @@ ACTIONS = {
     "mode": ("mode",),
     "retrain": ("mode",),
 }
-
-
-def _coord_columns(cutouts):
-    table = cutouts.table
-    if "ra" not in table.colnames or "dec" not in table.colnames:
-        return None, None
-
-    def deg(col):
-        unit = getattr(col, "unit", None)
-        if unit is not None:
-            return np.asarray(col.to_value("deg"), dtype=np.float64)
-        return np.asarray(col, dtype=np.float64)
-
-    return deg(table["ra"]), deg(table["dec"])
 
 
 class Gallery:
@@ -143,10 +130,12 @@ class Gallery:
         self.version = 0  # bumped whenever the page content or its images change
         self._skipped = set()
         self._undo = []  # ("label" | "skip", id) of this sitting
-        self._ra, self._dec = _coord_columns(session.cutouts)
+        self._ra, self._dec = coord_columns(session.cutouts)
         self._row = {obj_id: i for i, obj_id in enumerate(np.asarray(session.cutouts.ids).astype(str))}
         self._hist = None
         self._thread = None
+        self._generation = 0  # bumped by each refresh: a slower, older one does not overwrite a newer one
+        self._queue, self._info, self._exhausted = [], {}, False
         self.refresh()
 
     # ------------------------------------------------------------------ helpers
@@ -167,52 +156,50 @@ class Gallery:
         self.session.cutouts.index_of(like)  # UnknownIDError for unknown ids
         return like
 
-    def _candidates(self, n):
-        """(ids, scores, ranks) of the next n unlabelled candidates, or file order before training."""
-        s = self.session
-        if self.strategy != "similar" and s.scores is None:
-            rows = np.flatnonzero(~s.labelled_mask())[:n]
-            ids = np.asarray(s.cutouts.ids).astype(str)[rows]
-            return [str(i) for i in ids], [float("nan")] * len(ids), [0] * len(ids)
-        table = s.candidates(n, strategy=self.strategy, like=self.like)
-        return (
-            [str(i) for i in table["id"]],
-            [float(v) for v in np.asarray(table["score"])],
-            [int(v) for v in np.asarray(table["rank"])],
-        )
-
-    def _fill(self, n):
-        """Grow the queue to at least n ids (fewer when the candidates run out)."""
+    def _wanted(self, n):
+        """How many candidates to ask for so that the queue reaches n ids (0: none needed); under the lock."""
         if len(self._queue) >= n or self._exhausted:
-            return
+            return 0
         labelled = self.session.labelled_mask()
         pending = sum(1 for i in self._queue if not labelled[self._row[i]])
-        want = pending + (n - len(self._queue))
-        ids, scores, ranks = self._candidates(want)
-        if len(ids) < want:
+        return pending + (n - len(self._queue))
+
+    def _merge(self, found, want):
+        """Append the new ids of ``found`` (from `fetch_candidates`) to the queue; under the lock."""
+        merge_candidates(self._queue, self._info, found)
+        if len(found[0]) < want:
             self._exhausted = True
-        known = set(self._queue)
-        for obj_id, sc, rk in zip(ids, scores, ranks):
-            if obj_id not in known:
-                self._queue.append(obj_id)
-                self._info[obj_id] = (sc, rk)
-                known.add(obj_id)
 
     def _bump(self):
         self.version += 1
 
     # ------------------------------------------------------------------ actions
     def refresh(self):
-        """Rebuild the candidate queue from the session's current scores (back to page 1)."""
+        """Rebuild the candidate queue from the session's current scores (back to page 1).
+
+        The candidates are computed without holding the gallery's lock, so labels
+        made meanwhile are not kept waiting; when another refresh (or a change of
+        strategy) starts before this one ends, the newer one wins.
+        """
         with self._lock:
+            self._generation += 1
+            generation, strategy, like = self._generation, self.strategy, self.like
+        found, error = None, ""
+        try:
+            found = fetch_candidates(self.session, self.page_size, strategy, like)
+        except Exception as exc:
+            log.warning("could not get candidates: %s", exc)
+            error = f"could not get candidates: {exc}"
+        with self._lock:
+            if generation != self._generation:  # superseded while computing
+                return self.state()
             self._queue, self._info, self._exhausted = [], {}, False
             self.page = 0
             self._hist = None
-            try:
-                self._fill(self.page_size)
-            except Exception as exc:
-                log.warning("could not get candidates: %s", exc)
-                self.error = f"could not get candidates: {exc}"
+            if found is not None:
+                self._merge(found, self.page_size)
+            else:
+                self.error = error
             if not self._queue and not self.error:
                 done = self.session.labelled_mask().all()
                 self.message = "no candidates: every object is labelled" if done else "no candidates for this strategy"
@@ -226,12 +213,17 @@ class Gallery:
 
     def goto(self, page):
         """Show page ``page`` (0-based), extending the queue as needed."""
+        page = int(page)
+        if page < 0:
+            msg = f"page must be >= 0, got {page}"
+            raise InvalidInputError(msg)
+        need = (page + 1) * self.page_size
         with self._lock:
-            page = int(page)
-            if page < 0:
-                msg = f"page must be >= 0, got {page}"
-                raise InvalidInputError(msg)
-            self._fill((page + 1) * self.page_size)
+            generation, strategy, like, want = self._generation, self.strategy, self.like, self._wanted(need)
+        found = fetch_candidates(self.session, want, strategy, like) if want else None  # outside the lock
+        with self._lock:
+            if found is not None and generation == self._generation:
+                self._merge(found, want)
             if page * self.page_size >= len(self._queue) and page > 0:
                 self.message = "no more candidates"
             else:
@@ -258,7 +250,7 @@ class Gallery:
             self.strategy = strategy
             self.message = ""
             self.error = ""
-            return self.refresh()
+        return self.refresh()
 
     def set_mode(self, mode):
         """Choose the training mode of `retrain`."""
@@ -333,7 +325,8 @@ class Gallery:
             self._undo.clear()
             self._skipped.clear()
             self.error = ""
-            self.refresh()
+        self.refresh()  # takes the lock itself, and not while computing
+        with self._lock:
             self.message = (
                 f"retrained ({result.mode}) in {result.seconds:.1f} s on {result.n_anomalies} "
                 f"anomalies + {result.n_normals} normals; cycle {result.cycle}"
@@ -424,6 +417,9 @@ class Gallery:
         extra = set(request) - {"action", *ACTIONS[action]}
         if extra:
             return self._failed(f"unexpected parameter(s) {sorted(extra)} for action {action!r}")
+        if action not in ("state", "status"):
+            with self._lock:
+                self.error = ""  # an error is about the last action; a new one starts clean
         try:
             if action == "state":
                 return self.state()

@@ -88,7 +88,11 @@ def actions(draw):
 def test_api_actions(server, request):
     srv, session = server
     status, body = _request(
-        srv, "POST", "/api/action", body=json.dumps(request).encode(), headers={TOKEN_HEADER: TOKEN}
+        srv,
+        "POST",
+        "/api/action",
+        body=json.dumps(request).encode(),
+        headers={TOKEN_HEADER: TOKEN, "Content-Type": "application/json"},
     )
     COUNTS["UI /api/action JSON"][str(status)] += 1
     assert status in (200, 413)  # errors are reported in the state, never a 500 or a dropped connection
@@ -96,6 +100,28 @@ def test_api_actions(server, request):
         state = json.loads(body)
         assert isinstance(state, dict) and "error" in state
     assert set(session.labels.values()) <= {"anomaly", "normal"}
+
+
+@settings(FUZZ, max_examples=60)
+@given(
+    body=st.one_of(
+        st.binary(max_size=200),
+        st.builds(
+            lambda c, n: c * n, st.sampled_from([b"[", b"{", b"1", b'{"a":', b"-", b'"\\u']), st.integers(1, 4000)
+        ),
+    ),
+    ctype=st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded", ""]),
+)
+def test_raw_bodies_always_answered(server, body, ctype):
+    srv, session = server
+    labels = session.labels
+    headers = {TOKEN_HEADER: TOKEN, "Content-Type": ctype} if ctype else {TOKEN_HEADER: TOKEN}
+    status, answer = _request(srv, "POST", "/api/action", body=body, headers=headers)
+    COUNTS["UI /api/action raw bodies"][str(status)] += 1
+    assert status in (200, 400, 413, 415)  # always an answer, never a dropped connection or a 500
+    if status != 200:
+        assert "error" in json.loads(answer)
+        assert session.labels == labels
 
 
 @settings(FUZZ, max_examples=60)

@@ -142,20 +142,22 @@ def test_symlink_out_of_static_dir_refused(session, tmp_path):
 def test_oversize_and_malformed_bodies(server, session):
     labels = session.labels
     big = json.dumps({"action": "label", "id": "src050", "label": "anomaly", "pad": "x" * 5000}).encode()
-    status, _, _ = request(server, "POST", "/api/action", body=big, headers={TOKEN_HEADER: TOKEN})
+    json_headers = {TOKEN_HEADER: TOKEN, "Content-Type": "application/json"}
+    status, _, _ = request(server, "POST", "/api/action", body=big, headers=json_headers)
     assert status == 413
     # no Content-Length
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     conn.putrequest("POST", "/api/action", skip_host=True)
     conn.putheader("Host", f"127.0.0.1:{server.port}")
     conn.putheader(TOKEN_HEADER, TOKEN)
+    conn.putheader("Content-Type", "application/json")
     conn.endheaders()
     assert conn.getresponse().status == 411
     conn.close()
-    status, _, _ = request(server, "POST", "/api/action", body=b"\xff{not json", headers={TOKEN_HEADER: TOKEN})
+    status, _, _ = request(server, "POST", "/api/action", body=b"\xff{not json", headers=json_headers)
     assert status == 400
-    status, _, _ = request(server, "POST", "/api/action", body=b"{}")  # no token
-    assert status == 403
+    status, _, _ = request(server, "POST", "/api/action", body=b"{}", headers={"Content-Type": "application/json"})
+    assert status == 403  # no token
     assert session.labels == labels
 
 

@@ -181,6 +181,9 @@ export function mount(el, transport) {
   }
 
   function draw(s) {
+    // every state answers the latest action: its error (or none) replaces the one shown
+    err.hidden = !s.error;
+    err.textContent = s.error || "";
     if (s.images) {
       images.clear();
       for (const t of s.tiles) if (t.image) images.set(t.id, t.image);
@@ -211,8 +214,6 @@ export function mount(el, transport) {
     if (!s.scored && !text) text = "Not trained yet: objects are shown in file order. Label a few of each class, then Retrain.";
     if (s.last_train && !text) text = `last training: ${s.last_train.mode}, ${s.last_train.seconds.toFixed(1)} s, cycle ${s.last_train.cycle}`;
     msg.textContent = text;
-    err.hidden = !s.error;
-    err.textContent = s.error || "";
     if (histogram) hist.src = histogram;
     grid.replaceChildren(...s.tiles.map(tileEl));
     if (!s.tiles.length) grid.append(h("div", { class: "amui-empty", "data-testid": "empty", text: s.message || "no candidates" }));
@@ -274,19 +275,28 @@ export function mount(el, transport) {
   return () => { stopTimer(); root.removeEventListener("keydown", onKey); el.replaceChildren(); };
 }
 
-// Transport for the standalone server: POST /api/action with the token header.
+// Transport for the standalone server: POST /api/action as JSON with the token header
+// (the server refuses a POST without both: no other page can post through our cookie).
 export function httpTransport(base, token) {
   let listener = null;
   let chain = Promise.resolve();
   async function post(action) {
     const resp = await fetch(`${base}api/action`, {
       method: "POST",
-      headers: { "Content-Type": "application/json", "X-AnomalyMatch-Token": token },
+      headers: {
+        "Content-Type": "application/json",
+        "X-AnomalyMatch-Token": token,
+        "X-Requested-With": "anomalymatch-astro",
+      },
       body: JSON.stringify(action),
       credentials: "same-origin",
       cache: "no-store",
     });
-    if (!resp.ok) throw new Error(`${resp.status} ${resp.statusText}`);
+    if (!resp.ok) {
+      let detail = resp.statusText;
+      try { detail = (await resp.json()).error || detail; } catch (e) { /* not JSON */ }
+      throw new Error(`${resp.status} ${detail}`);
+    }
     return resp.json();
   }
   function run(action) {
