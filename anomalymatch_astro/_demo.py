@@ -13,8 +13,10 @@ Everything is offline and deterministic for a given seed.  The steps:
    candidates, a score histogram, ROC and precision-recall curves.
 """
 
+import contextlib
 import logging
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 
@@ -24,6 +26,85 @@ from astropy.table import Table
 __all__ = ["run_demo", "DemoResult"]
 
 log = logging.getLogger(__name__)
+
+
+#: What the demo writes into its output folder (nothing else there is ever touched).
+DEMO_ENTRIES = (
+    "survey",
+    "cutouts.h5",
+    "gallery_cutouts.png",
+    "start_labels.csv",
+    "session",
+    "metrics.ecsv",
+    "catalog.ecsv",
+    "catalog.fits",
+    "gallery_candidates.png",
+    "score_histogram.png",
+    "roc_pr.png",
+)
+
+
+def demo_outputs(output):
+    """The demo's own entries already in ``output`` (see `DEMO_ENTRIES`).
+
+    Parameters
+    ----------
+    output : str or os.PathLike
+        The demo's output folder.
+
+    Returns
+    -------
+    list of str
+    """
+    return [name for name in DEMO_ENTRIES if os.path.lexists(os.path.join(output, name))]
+
+
+@contextlib.contextmanager
+def _replacing(output, overwrite):
+    """Run the demo into ``output``: refuse an earlier demo there unless ``overwrite``; undo a failed run.
+
+    An earlier demo's entries are moved into a hidden folder while the new run writes; they are
+    deleted once it succeeds, and moved back when it fails (a kill leaves them in
+    ``.demo.old<pid>``, never deleted).  A folder the run created is removed when it fails.
+    """
+    from .utils.exceptions import InvalidInputError, OutputExistsError
+
+    output = os.fspath(output)
+    if os.path.exists(output) and not os.path.isdir(output):
+        msg = f"{output!r} exists and is not a folder; choose another output folder"
+        raise InvalidInputError(msg)
+    present = demo_outputs(output)
+    if present and not overwrite:
+        msg = (
+            f"{output!r} already holds a demo run ({', '.join(present)}); pass overwrite=True "
+            "(--overwrite) to replace it, or choose another output folder (it is left as it was)"
+        )
+        raise OutputExistsError(msg)
+    created = not os.path.exists(output)
+    os.makedirs(output, exist_ok=True)
+    backup = os.path.join(output, f".demo.old{os.getpid()}")
+    shutil.rmtree(backup, ignore_errors=True)
+    if present:
+        os.mkdir(backup)
+        for name in present:
+            os.replace(os.path.join(output, name), os.path.join(backup, name))
+    try:
+        yield
+    except BaseException:
+        if created:
+            shutil.rmtree(output, ignore_errors=True)
+            raise
+        for name in demo_outputs(output):
+            target = os.path.join(output, name)
+            if os.path.isdir(target) and not os.path.islink(target):
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                os.remove(target)
+        for name in present:
+            os.replace(os.path.join(backup, name), os.path.join(output, name))
+        shutil.rmtree(backup, ignore_errors=True)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)
 
 
 @dataclass
@@ -52,6 +133,7 @@ def run_demo(
     seed=0,
     rotation_average=True,
     stages=("survey", "cutouts", "learning", "catalog"),
+    overwrite=False,
     progress=True,
 ):
     """Run the offline demo and write its outputs into ``output``.
@@ -59,7 +141,8 @@ def run_demo(
     Parameters
     ----------
     output : str or os.PathLike, optional
-        Output folder (created; files in it are overwritten).
+        Output folder (created if needed; only the demo's own files in it are written, see
+        `DEMO_ENTRIES`).
     n_objects : int, optional
         Catalogued objects in the mock survey.
     cycles : int, optional
@@ -81,6 +164,11 @@ def run_demo(
         up; about 8 times the embedding time, and clearly better rankings on galaxies).
     stages : tuple of str, optional
         Which stages to run (later stages need the earlier ones).
+    overwrite : bool, optional
+        Replace an earlier demo run in ``output``.  Without it, a folder holding one raises
+        `~anomalymatch_astro.utils.exceptions.InvalidInputError` and is left untouched.  The
+        earlier run is kept aside until the new one has finished, and restored if it fails;
+        a failed run into a new folder leaves nothing behind.
     progress : bool, optional
         Progress bars.
 
@@ -88,11 +176,43 @@ def run_demo(
     -------
     DemoResult
     """
+    with _replacing(output, overwrite):
+        return _run(
+            output,
+            n_objects,
+            cycles,
+            mode,
+            iterations,
+            image_size,
+            cutout_size,
+            n_start_anomalies,
+            n_start_normals,
+            seed,
+            rotation_average,
+            stages,
+            progress,
+        )
+
+
+def _run(
+    output,
+    n_objects,
+    cycles,
+    mode,
+    iterations,
+    image_size,
+    cutout_size,
+    n_start_anomalies,
+    n_start_normals,
+    seed,
+    rotation_average,
+    stages,
+    progress,
+):
     from .cutouts import make_cutouts
     from .datasets import make_mock_survey
     from .visualization import plot_gallery
 
-    os.makedirs(output, exist_ok=True)
     result = DemoResult(output=os.fspath(output))
     t0 = time.perf_counter()
 

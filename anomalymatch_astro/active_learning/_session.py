@@ -174,7 +174,21 @@ class ActiveLearningSession:
             "rotation_average": rotation_average,
             "feature_stages": feature_stages,
         }
+        # checked before the workdir is touched: a typo in the labels leaves no workdir behind
+        new_labels = None if labels is None else parse_labels(labels, known_ids=self._ids)
         self._workdir = None if workdir is None else SessionWorkdir(workdir)
+        self._store = None
+        try:
+            self._open_store(settings, new_labels)
+        except BaseException:
+            if self._store is not None:
+                self._store.close()
+            if self._workdir is not None:
+                self._workdir.discard()  # a new workdir that failed to start is removed, an old one kept
+            raise
+
+    def _open_store(self, settings, new_labels):
+        """Open (or start) the workdir and the label store, restore the settings, add the start labels."""
         if self._workdir is not None:
             cutouts_path = getattr(self.cutouts, "path", None)
             self._workdir.open(self._ids, cutouts_path=cutouts_path)
@@ -190,10 +204,9 @@ class ActiveLearningSession:
             self._restore_workdir()
         else:
             self._store = LabelStore()
-        if labels is not None:
-            new = parse_labels(labels, known_ids=self._ids)
+        if new_labels is not None:
             current = self._store.current()
-            changed = {k: v for k, v in new.items() if current.get(k) != v}
+            changed = {k: v for k, v in new_labels.items() if current.get(k) != v}
             if changed:
                 self._store.add(changed, source="import", user=self.user, cycle=self.cycle)
 
@@ -395,6 +408,9 @@ class ActiveLearningSession:
         in ``session.json``.  Pass them to another session on the same cutouts with
         ``ActiveLearningSession(cutouts, embeddings=s.embeddings, embedding_blocks=s.embedding_blocks)``.
         """
+        return self._compute_embeddings(progress=True)
+
+    def _compute_embeddings(self, *, progress):
         if self._embeddings is not None:
             return self._embeddings
         if self._workdir is not None:
@@ -413,6 +429,7 @@ class ActiveLearningSession:
             )
             stages = ()
             key = embedding_key(self.cutouts, clf, rotation_average=self.rotation_average)
+        log.info("embedding the %d cutouts once (cached for every later cycle)", len(self._ids))
         self._embeddings = compute_embeddings(
             self.cutouts,
             clf,
@@ -420,6 +437,7 @@ class ActiveLearningSession:
             rotation_average=self.rotation_average,
             stages=stages,
             batch_size=self.batch_size,
+            progress=progress,
         )
         self._blocks = clf.feature_widths(stages=stages) if stages else None
         if self._workdir is not None:
@@ -501,7 +519,7 @@ class ActiveLearningSession:
         timings, metrics, parts = {}, {}, {}
         if mode in ("fast", "both"):
             t = time.perf_counter()
-            emb = self.embeddings
+            emb = self._compute_embeddings(progress=progress)
             timings["embeddings"] = time.perf_counter() - t
             t = time.perf_counter()
             parts["fast"], metrics["fast"] = fit_fast_head(self._make_head(), emb, y)

@@ -14,7 +14,7 @@
 `~anomalymatch_astro.utils.atomic_path`, so a crash leaves the old file or the new one.
 """
 
-import json
+import contextlib
 import logging
 import os
 import shutil
@@ -24,8 +24,8 @@ import h5py
 import numpy as np
 
 from ..embeddings import HEADS, EmbeddingCache, fit_pca
-from ..utils import atomic_path, ids_digest, write_json_atomic
-from ..utils.exceptions import CheckpointError, InvalidInputError
+from ..utils import atomic_path, ids_digest, read_json, write_json_atomic
+from ..utils.exceptions import CheckpointError, InvalidInputError, ReadError
 
 __all__ = ["SessionWorkdir", "MODES", "recorded_cutouts_path"]
 
@@ -67,9 +67,8 @@ def read_state(path):
     dict
     """
     try:
-        with open(path) as f:
-            state = json.load(f)
-    except (OSError, ValueError) as exc:  # ValueError: not JSON, not UTF-8
+        state = read_json(path)  # a byte and a nesting limit
+    except ReadError as exc:  # missing, too large or deep, not JSON, not UTF-8
         state = exc
     if not isinstance(state, dict):
         msg = (
@@ -127,9 +126,31 @@ class SessionWorkdir:
 
     def __init__(self, path):
         self.path = os.path.abspath(os.fspath(path))
+        # what was there before, so that a session that fails to start can leave it as it was
+        self._entries_before = set(os.listdir(self.path)) if os.path.isdir(self.path) else None
         os.makedirs(self.path, exist_ok=True)
         self.state = {}
         self.existed = False
+
+    def discard(self):
+        """Undo the start of a new session that failed: remove what this object added.
+
+        A workdir this object created is removed; in a folder that existed but held no
+        session, only the entries added since are removed.  A workdir that already held a
+        session is left alone.
+        """
+        if self.existed:
+            return
+        if self._entries_before is None:
+            shutil.rmtree(self.path, ignore_errors=True)
+            return
+        for name in set(os.listdir(self.path)) - self._entries_before:
+            target = self.file(name)
+            if os.path.isdir(target) and not os.path.islink(target):
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    os.remove(target)
 
     def file(self, name):
         """The path of ``name`` inside the workdir."""
@@ -340,6 +361,7 @@ class SessionWorkdir:
         old = self.file("model.old")
         self._remove_leftovers("model")
         with atomic_path(final) as tmp:
+            os.mkdir(tmp)  # a fresh, empty folder of this session's own: nothing in it to replace
             classifier.save(tmp)
             if os.path.exists(old):
                 shutil.rmtree(old)

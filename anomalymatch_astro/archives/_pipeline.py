@@ -90,7 +90,7 @@ class _Progress:
             return
         name = f"part-{len(self.state['parts']):05d}.h5"
         path = os.path.join(self.workdir, name)
-        cs.to_hdf5(path, mode="w")  # written beside, then renamed into place
+        cs.to_hdf5(path, mode="w", overwrite=True)  # written beside, then renamed into place
         self.state["parts"].append({"file": name, "ids": [str(i) for i in cs.ids]})
         self._save()
 

@@ -47,7 +47,7 @@ def _make_classifier(model_dir, cutouts, image_size, backbone):
     labels = {i: ("anomaly" if k == 0 else "normal") for k, i in enumerate(few.ids)}
     clf = AnomalyClassifier(backbone=backbone, pretrained=False, image_size=image_size)
     clf.fit(few, labels, iterations=0, progress=False)
-    clf.save(model_dir)
+    clf.save(model_dir, overwrite=True)  # the benchmark's own scratch model, reused with its workdir
     return clf
 
 

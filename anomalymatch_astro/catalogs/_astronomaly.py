@@ -17,9 +17,11 @@ Labels given in Astronomaly land in ``bundle/astronomaly_output/ml_scores.csv``;
 `import_astronomaly_labels` turns them back into ``{original id: "anomaly" | "normal"}``.
 """
 
+import contextlib
 import csv
 import json
 import logging
+import os
 import shutil
 from importlib import resources
 from pathlib import Path
@@ -27,8 +29,8 @@ from pathlib import Path
 import numpy as np
 from astropy import units as u
 
-from ..utils import atomic_path, label_word, parse_labels, write_bytes_atomic
-from ..utils.exceptions import InvalidInputError
+from ..utils import atomic_path, label_word, parse_labels, replace_atomic, write_bytes_atomic
+from ..utils.exceptions import InvalidInputError, OutputExistsError
 from ._astronomaly_inputs import features_array, safe_ids, visualisation_array
 from ._astronomaly_labels import import_astronomaly_labels
 
@@ -186,7 +188,8 @@ def _save_image(path, cutout, image_format):
     matplotlib.image.imsave(path, np.clip(rgb, 0, 1), origin="lower", format=image_format)
 
 
-def _clear_bundle(directory, overwrite):
+def _bundle_entries(directory, overwrite):
+    """The bundle entries already in ``directory``; refused unless ``overwrite``."""
     if directory.exists() and not directory.is_dir():
         msg = f"{str(directory)!r} exists and is not a folder"
         raise InvalidInputError(msg)
@@ -195,15 +198,42 @@ def _clear_bundle(directory, overwrite):
         msg = (
             f"{str(directory)!r} already holds an Astronomaly bundle ({', '.join(present)}); pass "
             "overwrite=True to replace it (import its labels first with import_astronomaly_labels: "
-            "overwriting deletes astronomaly_output/)"
+            "overwriting deletes astronomaly_output/); it is left as it was"
         )
-        raise InvalidInputError(msg)
+        raise OutputExistsError(msg)
+    return present
+
+
+@contextlib.contextmanager
+def _staged_bundle(directory, present):
+    """Yield a folder to build the new bundle in; once it is complete, swap it in for the old one.
+
+    The new bundle is built in a hidden folder inside ``directory``; the old entries are moved
+    into another hidden folder, the new ones moved in, then the old ones deleted.  A failure
+    while building leaves the old bundle as it was (and no new folder behind); a kill during
+    the swap leaves the old entries in ``.bundle.old<pid>``, never deleted.
+    """
+    created = not directory.exists()
+    directory.mkdir(parents=True, exist_ok=True)
+    staging = directory / f".bundle.tmp{os.getpid()}"
+    backup = directory / f".bundle.old{os.getpid()}"
+    for leftover in (staging, backup):
+        shutil.rmtree(leftover, ignore_errors=True)
+    try:
+        staging.mkdir()
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created:
+            shutil.rmtree(directory, ignore_errors=True)
+        raise
+    backup.mkdir()
     for name in present:
-        target = directory / name
-        if target.is_dir():
-            shutil.rmtree(target)
-        else:
-            target.unlink()
+        os.replace(directory / name, backup / name)
+    for entry in sorted(staging.iterdir()):
+        replace_atomic(entry, directory / entry.name)
+    staging.rmdir()
+    shutil.rmtree(backup)
 
 
 def export_astronomaly(
@@ -251,6 +281,10 @@ def export_astronomaly(
         ``"fits"`` holds the raw (C, H, W) pixels.
     overwrite : bool, optional
         Replace an existing bundle in ``directory`` (including ``astronomaly_output/``).
+        Without it an existing bundle raises
+        `~anomalymatch_astro.utils.exceptions.InvalidInputError` and is left untouched.  The
+        new bundle is built in a hidden folder and swapped in only once complete, so a
+        failure leaves the old one as it was; other files in ``directory`` are never touched.
     progress : bool, optional
         Show a progress bar while writing images.
 
@@ -269,8 +303,6 @@ def export_astronomaly(
     ...                    features=np.eye(4))  # doctest: +SKIP
     PosixPath('bundle')
     """
-    from ..utils import progress_bar
-
     image_format = str(image_format).lower().lstrip(".")
     if image_format not in IMAGE_FORMATS:
         msg = (
@@ -299,9 +331,21 @@ def export_astronomaly(
     ids = safe_ids(orig_ids)
 
     directory = Path(directory)
-    _clear_bundle(directory, overwrite)
+    present = _bundle_entries(directory, overwrite)
+    with _staged_bundle(directory, present) as staging:
+        _write_bundle(staging, cutouts, ids, p, label_map, names, feats, vis_rows, vis, image_format, progress)
+    log.info("wrote an Astronomaly bundle of %d objects to %s", n, directory)
+    return directory
+
+
+def _write_bundle(directory, cutouts, ids, p, label_map, names, feats, vis_rows, vis, image_format, progress):
+    """Write the bundle's files into the (new, empty) folder ``directory``."""
+    from ..utils import progress_bar
+
+    n = len(ids)
+    orig_ids = [str(i) for i in cutouts.ids]
     images = directory / "images"
-    images.mkdir(parents=True, exist_ok=True)
+    images.mkdir()
 
     # images/<id>.<ext>
     for rows, pixels in progress_bar(
@@ -333,5 +377,3 @@ def export_astronomaly(
 
     # the loader
     write_bytes_atomic(directory / "astronomaly_pipeline.py", loader_script(), fsync=False)
-    log.info("wrote an Astronomaly bundle of %d objects to %s", n, directory)
-    return directory

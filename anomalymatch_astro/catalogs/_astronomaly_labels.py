@@ -13,17 +13,25 @@ log = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------------------------------- import
+def _read_csv(path):
+    """All rows of a CSV file of the bundle, or `LabelError` when it is not a readable CSV."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return [row for row in csv.reader(f)]
+    except (csv.Error, UnicodeDecodeError) as exc:  # e.g. a field beyond csv.field_size_limit
+        msg = f"{str(path)!r} is not a readable CSV file ({exc}); export the bundle from Astronomaly again"
+        raise LabelError(msg) from exc
+
+
 def _read_id_map(bundle):
     path = Path(bundle) / "metadata.csv"
     if not path.exists():
         return None
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        header = next(reader, [])
-        if "orig_id" not in header:
-            return None
-        k = header.index("orig_id")
-        return {row[0]: row[k] for row in reader if row}
+    header, *rows = _read_csv(path) or [[]]
+    if "orig_id" not in header:
+        return None
+    k = header.index("orig_id")
+    return {row[0]: row[k] for row in rows if row}
 
 
 def import_astronomaly_labels(path, *, anomaly_min=4, normal_max=1, id_map=None):
@@ -84,16 +92,12 @@ def import_astronomaly_labels(path, *, anomaly_min=4, normal_max=1, id_map=None)
                 AnomalyMatchWarning,
                 stacklevel=2,
             )
-    with open(scores_path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if not header or "human_label" not in header:
-            msg = (
-                f"{str(scores_path)!r} has no human_label column (header {header}); is it Astronomaly's ml_scores.csv?"
-            )
-            raise LabelError(msg)
-        k = header.index("human_label")
-        rows = [row for row in reader if row]
+    header, *rows = _read_csv(scores_path) or [None]
+    if not header or "human_label" not in header:
+        msg = f"{str(scores_path)!r} has no human_label column (header {header}); is it Astronomaly's ml_scores.csv?"
+        raise LabelError(msg)
+    k = header.index("human_label")
+    rows = [row for row in rows if row]
     result = {}
     unknown = []
     for row in rows:

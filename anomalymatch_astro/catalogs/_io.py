@@ -13,14 +13,16 @@ import base64
 import json
 import logging
 import os
+import re
 
 import numpy as np
 from astropy import units as u
 from astropy.coordinates import SkyCoord
+from astropy.io.fits.verify import VerifyError
 from astropy.table import MaskedColumn, QTable, Table
 
-from ..utils import atomic_path
-from ..utils.exceptions import InvalidInputError, ReadError
+from ..utils import atomic_path, check_declared_size, loads_json
+from ..utils.exceptions import InvalidInputError, OutputExistsError, ReadError
 
 __all__ = ["write_table", "read_table", "TABLE_FORMATS"]
 
@@ -161,7 +163,7 @@ def write_table(table, path, *, format=None, overwrite=False):
     fmt = resolve_format(path, format=format)
     if os.path.exists(path) and not overwrite:
         msg = f"{path!r} exists; pass overwrite=True to replace it"
-        raise InvalidInputError(msg)
+        raise OutputExistsError(msg)
     out = QTable(table, copy=True)
     with atomic_path(path) as tmp:  # an interrupted write leaves the old file, never a torn one
         _write_format(out, tmp, fmt)
@@ -268,6 +270,7 @@ def read_table(path, *, format=None):
     if not os.path.exists(path):
         msg = f"table file {path!r} does not exist"
         raise ReadError(msg)
+    _check_declared_sizes(path, fmt)
     try:
         if fmt == "votable":
             from astropy.io.votable import parse
@@ -276,7 +279,7 @@ def read_table(path, *, format=None):
             vtable = votable.get_first_table()
             table = QTable(vtable.to_table(use_names_over_ids=True))
             info = next((i for i in vtable.infos if i.name == _VOT_META_INFO), None)
-            payload = json.loads(info.value) if info is not None else {"meta": dict(table.meta), "io": {}}
+            payload = loads_json(info.value, source=path) if info is not None else {"meta": dict(table.meta), "io": {}}
             table.meta = payload["meta"]
             record = payload["io"]
             _join_skycoords(table, record.get("coords", {}))
@@ -286,17 +289,72 @@ def read_table(path, *, format=None):
         elif fmt == "fits":
             table = QTable.read(path, format="fits", character_as_bytes=False)
             meta = dict(table.meta)
-            record = json.loads(_from_fits_safe(meta.pop(_FITS_IO_KEY, "{}")))
+            record = loads_json(_from_fits_safe(meta.pop(_FITS_IO_KEY, "{}")), source=path)
             if _FITS_META_KEY in meta:
-                meta = json.loads(_from_fits_safe(meta[_FITS_META_KEY]))
+                meta = loads_json(_from_fits_safe(meta[_FITS_META_KEY]), source=path)
             table.meta = meta
         else:
             table = QTable.read(path, format=_ASTROPY_FORMAT[fmt])
             record = table.meta.pop(_IO_KEY, {})
-    except (OSError, ValueError, KeyError) as exc:
-        msg = f"could not read the table {path!r} as {fmt}: {exc}"
+    except (OSError, ValueError, KeyError, VerifyError, MemoryError, RecursionError) as exc:
+        msg = f"could not read the table {path!r} as {fmt}: {type(exc).__name__}: {exc}"
         raise ReadError(msg) from exc
     return _restore(table, record)
+
+
+#: Compressed HDF5 data may declare at most this many times its stored bytes (gzip's best ratio is ~1030).
+_MAX_COMPRESSION = 1100
+
+
+def _check_declared_sizes(path, fmt):
+    """Refuse a table whose header declares far more rows than its file can hold, before reading it."""
+    size = os.path.getsize(path)
+    try:
+        if fmt == "fits":
+            from astropy.io import fits
+
+            with fits.open(path, memmap=True, lazy_load_hdus=True) as hdul:
+                for i, hdu in enumerate(hdul):
+                    h = hdu.header
+                    naxes = [int(h.get(f"NAXIS{k}", 0)) for k in range(1, int(h.get("NAXIS", 0)) + 1)]
+                    declared = abs(int(h.get("BITPIX", 8))) // 8 * int(np.prod(naxes, dtype=object)) if naxes else 0
+                    declared = (declared + int(h.get("PCOUNT", 0))) * int(h.get("GCOUNT", 1))
+                    check_declared_size(declared, size, source=f"{path!r} (HDU {i})", what="table data")
+        elif fmt == "votable":
+            _check_votable_rows(path, size)
+        elif fmt == "hdf5":
+            import h5py
+
+            with h5py.File(path, "r") as f:
+                for name, dset in _hdf5_datasets(f):
+                    declared = int(np.prod(dset.shape, dtype=object)) * dset.dtype.itemsize
+                    bound = size * (_MAX_COMPRESSION if dset.compression else 1)
+                    check_declared_size(declared, bound, source=f"{path!r} ({name})", what="table data")
+    except (OSError, ValueError, KeyError, VerifyError) as exc:
+        msg = f"could not read the table {path!r} as {fmt}: {type(exc).__name__}: {exc}"
+        raise ReadError(msg) from exc
+
+
+def _hdf5_datasets(group, prefix=""):
+    import h5py
+
+    for name, item in group.items():
+        if isinstance(item, h5py.Dataset):
+            yield f"{prefix}{name}", item
+        elif isinstance(item, h5py.Group):
+            yield from _hdf5_datasets(item, f"{prefix}{name}/")
+
+
+def _check_votable_rows(path, size, *, block=1 << 20):
+    """Each row of a VOTable takes at least one byte: ``nrows`` beyond the file size is a damaged header."""
+    pattern = re.compile(rb"""\bnrows\s*=\s*["'](\d{1,30})["']""")
+    tail = b""
+    with open(path, "rb") as f:
+        while chunk := f.read(block):
+            text = tail + chunk
+            for match in pattern.finditer(text):
+                check_declared_size(int(match.group(1)), size, source=repr(path), what="table rows (nrows)")
+            tail = text[-64:]
 
 
 def _has_path(path):

@@ -6,7 +6,7 @@ import os
 from astropy import units as u
 
 from ..utils import atomic_path, require
-from ..utils.exceptions import InvalidInputError
+from ..utils.exceptions import InvalidInputError, OutputExistsError
 from ._crossmatch import parse_radius, table_coords
 
 __all__ = ["write_regions", "REGION_FORMATS"]
@@ -60,7 +60,7 @@ def write_regions(table, path, *, format="ds9", radius=3 * u.arcsec, text_column
     path = os.fspath(path)
     if os.path.exists(path) and not overwrite:
         msg = f"{path!r} exists; pass overwrite=True to replace it"
-        raise InvalidInputError(msg)
+        raise OutputExistsError(msg)
     radius = parse_radius(radius)
     from astropy.coordinates import SkyCoord
     from astropy.table import QTable

@@ -12,9 +12,9 @@ import os
 from pathlib import Path
 
 from ..normalization import Normalizer
-from ..utils import atomic_path
+from ..utils import atomic_path, read_json
 from ..utils._version import __version__
-from ..utils.exceptions import CheckpointError, InvalidInputError
+from ..utils.exceptions import CheckpointError, InvalidInputError, OutputExistsError
 from ._config import ClassifierConfig
 
 log = logging.getLogger(__name__)
@@ -62,15 +62,36 @@ def model_hash(clf):
     return h.hexdigest()
 
 
-def save_checkpoint(clf, path):
+def save_checkpoint(clf, path, *, overwrite=False):
     """Write ``clf`` to the directory ``path`` (see `AnomalyClassifier.save`)."""
-    from safetensors.torch import save_file
-
     if clf.ema_model is None:
         msg = "nothing to save: the classifier has no model yet; call fit() first"
         raise InvalidInputError(msg)
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
+    if path.exists() and not path.is_dir():
+        msg = f"{os.fspath(path)!r} exists and is not a folder; a checkpoint is a folder, choose another path"
+        raise InvalidInputError(msg)
+    present = [name for name in (CONFIG, WEIGHTS) if (path / name).exists()]
+    if present and not overwrite:
+        msg = (
+            f"{os.fspath(path)!r} already holds a saved model ({', '.join(present)}); pass overwrite=True "
+            "to replace it, or choose another path (it is left as it was)"
+        )
+        raise OutputExistsError(msg)
+    if path.is_dir():
+        _write_checkpoint(clf, path)
+        return
+    # a new checkpoint is built in a folder beside and renamed into place once complete: a crash
+    # leaves no half-made checkpoint behind
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        os.mkdir(tmp)
+        _write_checkpoint(clf, Path(tmp))
+
+
+def _write_checkpoint(clf, path):
+    from safetensors.torch import save_file
+
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in clf.ema_model.state_dict().items()}
     # both files complete before either is swapped in (the inner block renames first: weights, then
     # config): a crash leaves the old pair, the new pair, or (between the two renames) a mismatch that
@@ -104,11 +125,7 @@ def _read_description(path):
         if not f.is_file():
             msg = f"{os.fspath(f)!r} is missing; {os.fspath(path)!r} is not a complete AnomalyClassifier checkpoint"
             raise CheckpointError(msg)
-    try:
-        info = json.loads(cfg_file.read_text())
-    except (OSError, ValueError) as exc:
-        msg = f"cannot read {os.fspath(cfg_file)!r}: {exc}"
-        raise CheckpointError(msg) from exc
+    info = read_json(cfg_file, error=CheckpointError)  # byte and nesting limits: never a RecursionError
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         msg = f"{os.fspath(cfg_file)!r} is not an AnomalyClassifier checkpoint description"
         raise CheckpointError(msg)

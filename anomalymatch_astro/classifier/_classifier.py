@@ -456,20 +456,25 @@ class AnomalyClassifier:
         """sha256 (hex) over the EMA weights, the normaliser, the config, backbone, bands and image size."""
         return _checkpoint.model_hash(self)
 
-    def save(self, path):
+    def save(self, path, *, overwrite=False):
         """Save to a directory: ``model.safetensors`` (EMA weights) and ``config.json``.
 
         ``config.json`` holds the backbone, bands, image size, normaliser, training
         config, package version, the hash of the labels, the model hash and the
-        sha256 of the weights file.  Both files are written beside the old ones and
+        sha256 of the weights file.  A new checkpoint is built in a folder beside
+        ``path`` and renamed into place once complete; an existing one is replaced
+        only with ``overwrite=True``, its two files written beside the old ones and
         renamed over them only once both are complete.
 
         Parameters
         ----------
         path : str or os.PathLike
-            Directory (created if needed; its two files are overwritten).
+            Directory (created if needed; other files in it are left alone).
+        overwrite : bool, optional
+            Replace a model already saved in ``path``.  Without it such a folder raises
+            `~anomalymatch_astro.utils.exceptions.InvalidInputError` and is left untouched.
         """
-        _checkpoint.save_checkpoint(self, path)
+        _checkpoint.save_checkpoint(self, path, overwrite=overwrite)
 
     @classmethod
     def load(cls, path, *, device=None):

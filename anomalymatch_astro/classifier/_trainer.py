@@ -106,10 +106,10 @@ class CheckpointCallback(Callback):
 
     def on_step_end(self, trainer, step, stats):
         if step % self.every == 0 and step != trainer.iterations:
-            self.classifier.save(self.path)
+            self.classifier.save(self.path, overwrite=True)
 
     def on_train_end(self, trainer):
-        self.classifier.save(self.path)
+        self.classifier.save(self.path, overwrite=True)
 
 
 def make_optimizer(model, config):

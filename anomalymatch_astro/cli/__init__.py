@@ -19,6 +19,7 @@ SUBCOMMANDS = {
     "query": ("_query", "get cutouts from a VO service (SIA/SODA/TAP) or HiPS survey"),
     "train": ("_train", "train the FixMatch anomaly classifier on cutouts and labels"),
     "score": ("_score", "score cutouts with a trained classifier"),
+    "search": ("_search", "the active-learning search on a workdir: init, train, candidates, label, status, export"),
     "label": ("_label", "serve the labelling UI for a session workdir on 127.0.0.1"),
     "export": ("_export", "export a scored catalogue (Astronomaly bundle, FITS, VOTable, ECSV, Parquet, DS9)"),
     "crossmatch": ("_crossmatch", "cross-match candidates against a catalogue"),

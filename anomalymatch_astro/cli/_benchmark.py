@@ -5,12 +5,15 @@ The runs are `anomalymatch_astro.benchmarking`'s; this command prints the tables
 
 import time
 
+from ._outputs import non_negative_int, positive_int
+
 HELP = "run the benchmark protocol on the offline data sets (or --suite throughput)"
 
 
 def add_arguments(parser):
     parser.add_argument("--suite", choices=["protocol", "strategies", "throughput", "all"], default="protocol")
     parser.add_argument("-o", "--output", default="benchmark_results", help="folder for the ECSV/JSON results")
+    parser.add_argument("--overwrite", action="store_true", help="replace the results of an earlier run in the output")
     parser.add_argument(
         "--sets",
         nargs="+",
@@ -18,7 +21,7 @@ def add_arguments(parser):
         help="protocol sets: digits morphology mock_survey lens (default: all offline sets)",
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--cycles", type=int, default=3)
+    parser.add_argument("--cycles", type=non_negative_int, default=3)
     parser.add_argument(
         "--methods", nargs="+", default=None, help="methods side by side (default: probe knn fixmatch both default)"
     )
@@ -35,21 +38,23 @@ def add_arguments(parser):
         help="protocol: fraction of each set never labelled, on which the metrics are measured "
         "(the paper's test split; default 0: measured on all objects not labelled yet)",
     )
-    parser.add_argument("--iterations", type=int, default=None, help="FixMatch iterations per training")
+    parser.add_argument(
+        "--iterations", type=positive_int, default=None, help="FixMatch iterations per training (at least 1)"
+    )
     parser.add_argument("--quick", action="store_true", help="small sets and one seed (a smoke run)")
     parser.add_argument(
         "--local-data", default=None, help="folder with GalaxyMNIST / miniImageNet copies (see the docs)"
     )
-    parser.add_argument("--n", type=int, default=2048, help="throughput: cutouts in the small set")
+    parser.add_argument("--n", type=positive_int, default=2048, help="throughput: cutouts in the small set")
     parser.add_argument(
         "--image-size",
-        type=int,
+        type=positive_int,
         default=None,
         help="throughput: cutout and network size (default 64); protocol: network input size "
         "(default: the cutout size, at most 64)",
     )
-    parser.add_argument("--batch-size", type=int, default=256, help="throughput: batch size")
-    parser.add_argument("--workers", type=int, default=1, help="throughput: loader workers")
+    parser.add_argument("--batch-size", type=positive_int, default=256, help="throughput: batch size")
+    parser.add_argument("--workers", type=non_negative_int, default=1, help="throughput: loader workers")
     parser.add_argument(
         "--skip-memory",
         action="store_true",
@@ -159,7 +164,10 @@ def _throughput(args):
 
 def run(args):
     from . import write_run_manifest
+    from ._outputs import check_output
 
+    # results of an earlier run are not replaced without --overwrite (a stopped run keeps the seeds it finished)
+    check_output(args.output, overwrite=args.overwrite)
     start = time.perf_counter()
     if args.suite in ("throughput", "all"):
         _throughput(args)

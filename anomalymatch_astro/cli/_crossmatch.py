@@ -34,7 +34,9 @@ def run(args):
     from ..catalogs import TABLE_FORMATS, crossmatch, read_table, write_table
     from ..utils.exceptions import InvalidInputError, ReadError
     from . import read_catalog
+    from ._outputs import check_output
 
+    check_output(args.output, overwrite=args.overwrite)  # before any work
     candidates = read_table(args.candidates)
     if not os.path.exists(args.catalog):
         msg = f"catalogue file {args.catalog!r} does not exist"

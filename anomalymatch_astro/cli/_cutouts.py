@@ -16,12 +16,30 @@ def _band_image(text):
 
 
 def _size(text):
+    """``--size``: a whole number of pixels >= 1, or an angle > 0 such as 12arcsec."""
+    import argparse
+
     from astropy import units as u
 
     try:
-        return int(text)
+        pixels = int(text)
     except ValueError:
-        return u.Quantity(text)
+        pixels = None
+    if pixels is not None:
+        if pixels < 1:
+            msg = f"--size must be at least 1 pixel, got {text!r}"
+            raise argparse.ArgumentTypeError(msg)
+        return pixels
+    try:
+        size = u.Quantity(text)
+        size.to(u.deg)
+    except (ValueError, TypeError, u.UnitsError) as exc:
+        msg = f"--size must be a whole number of pixels (e.g. 64) or an angle (e.g. 12arcsec), got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from exc
+    if not size.isscalar or not (size.value > 0 and size.value < float("inf")):
+        msg = f"--size must be a positive angle (e.g. 12arcsec), got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return size
 
 
 def add_arguments(parser):
@@ -46,15 +64,19 @@ def add_arguments(parser):
         choices=["raise", "flag", "skip"],
         help="positions not covered by every band: stop, keep flagged, or skip",
     )
-    parser.add_argument("--append", action="store_true", help="append to an existing output file")
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument("--append", action="store_true", help="append to an existing output file")
+    how.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args):
     from ..cutouts import make_cutouts
     from . import read_catalog, write_run_manifest
+    from ._outputs import check_output, write_cutout_set
 
     start = time.perf_counter()
+    check_output(args.output, overwrite=args.overwrite, append=args.append)  # before any work
     catalog = read_catalog(args.catalog)
     images = dict(args.image)
     cutouts = make_cutouts(
@@ -66,7 +88,7 @@ def run(args):
         on_missing=args.on_missing,
         progress=not args.no_progress,
     )
-    cutouts.to_hdf5(args.output, mode="a" if args.append else "w")
+    write_cutout_set(cutouts, args.output, overwrite=args.overwrite, append=args.append)
     write_run_manifest(args, args.output, inputs=[args.catalog, *images.values()])
     print(
         f"wrote {len(cutouts)} cutouts {cutouts.image_shape} in bands {list(cutouts.bands)} to {args.output} "

@@ -2,16 +2,19 @@
 
 import time
 
+from ._outputs import non_negative_int, positive_int
+
 HELP = "run the end-to-end demo on the embedded mock survey (offline)"
 
 
 def add_arguments(parser):
     parser.add_argument("-o", "--output", default="anomalymatch_demo", help="output folder")
-    parser.add_argument("--n-objects", type=int, default=1500, help="objects in the mock survey")
-    parser.add_argument("--cycles", type=int, default=3, help="simulated active-learning cycles")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier demo run in the output folder")
+    parser.add_argument("--n-objects", type=positive_int, default=1500, help="objects in the mock survey")
+    parser.add_argument("--cycles", type=non_negative_int, default=3, help="simulated active-learning cycles")
     parser.add_argument("--mode", choices=["fast", "fixmatch", "both"], help="training mode of the session")
-    parser.add_argument("--iterations", type=int, help="FixMatch iterations per training")
-    parser.add_argument("--image-size", type=int, default=64, help="network input size in pixels")
+    parser.add_argument("--iterations", type=positive_int, help="FixMatch iterations per training (at least 1)")
+    parser.add_argument("--image-size", type=positive_int, default=64, help="network input size in pixels")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--no-rotation-average",
@@ -39,6 +42,7 @@ def run(args):
         image_size=args.image_size,
         seed=args.seed,
         rotation_average=not args.no_rotation_average,
+        overwrite=args.overwrite,
         progress=not args.no_progress,
     )
     print(

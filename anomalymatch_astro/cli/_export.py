@@ -2,6 +2,8 @@
 
 import os
 
+from ._outputs import positive_int
+
 HELP = "export a scored catalogue (Astronomaly bundle, FITS, VOTable, ECSV, Parquet, HDF5, DS9, CRTF)"
 
 FORMATS = ("astronomaly", "fits", "votable", "ecsv", "parquet", "hdf5", "ds9", "crtf")
@@ -20,7 +22,7 @@ def add_arguments(parser):
         "-o", "--output", required=True, help="output file, or the bundle folder for --format astronomaly"
     )
     parser.add_argument("--cutouts", help="CutoutSet HDF5 file (needed for --format astronomaly)")
-    parser.add_argument("--top", type=int, default=None, help="export only the N highest-scored objects")
+    parser.add_argument("--top", type=positive_int, default=None, help="export only the N highest-scored objects")
     parser.add_argument(
         "--features",
         help="astronomaly: features as .npy (N, D) in the order of the cutouts file, or .h5 "
@@ -72,16 +74,15 @@ def run(args):
     from ..catalogs import export_astronomaly, read_table, write_regions, write_table
     from ..utils.exceptions import InvalidInputError
     from . import write_run_manifest
+    from ._outputs import check_output
 
+    check_output(args.output, overwrite=args.overwrite)  # before any work
     table = read_table(args.scores)
     for name in ("id", "score"):
         if name not in table.colnames:
             msg = f"{args.scores!r} has no {name!r} column (it has {table.colnames})"
             raise InvalidInputError(msg)
     if args.top is not None:
-        if args.top < 1:
-            msg = f"--top must be at least 1, got {args.top}"
-            raise InvalidInputError(msg)
         order = np.argsort(-np.nan_to_num(np.asarray(table["score"], dtype=float), nan=-1.0), kind="stable")
         table = table[order[: args.top]]
     fmt = args.format

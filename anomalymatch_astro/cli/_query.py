@@ -2,6 +2,8 @@
 
 import time
 
+from ._outputs import non_negative_float, non_negative_int, positive_float, positive_int
+
 HELP = "get cutouts from a VO service (SIA/SODA/TAP) or HiPS survey"
 
 
@@ -26,6 +28,9 @@ def _angle(text):
     except (ValueError, TypeError, u.UnitsError) as exc:
         msg = f"expected an angle like 1arcsec or 0.2 arcsec, got {text!r}"
         raise argparse.ArgumentTypeError(msg) from exc
+    if not value.isscalar or not (0 < value.value < float("inf")):
+        msg = f"expected a positive angle like 1arcsec or 0.2 arcsec, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
     return value
 
 
@@ -45,8 +50,11 @@ def add_arguments(parser):
         help="a band, in output order (repeat: --band g --band r); NAME=X fetches the service's "
         "band X (or HiPS X) as NAME",
     )
-    parser.add_argument("--size", type=int, default=64, help="cutout size in pixels (default 64)")
+    parser.add_argument("--size", type=positive_int, default=64, help="cutout size in pixels (default 64)")
     parser.add_argument("-o", "--output", required=True, help="output HDF5 CutoutSet")
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument("--append", action="store_true", help="append to an existing output file")
+    how.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--protocol", default="sia2", choices=["sia2", "sia1", "tap", "hips"])
     parser.add_argument(
         "--hips",
@@ -70,9 +78,9 @@ def add_arguments(parser):
         help="positions without an image in some band: stop (default) or skip",
     )
     parser.add_argument("--cache-dir", help="download cache (default: archives.conf.cache_dir)")
-    parser.add_argument("--timeout", type=float, help="seconds per request")
-    parser.add_argument("--retries", type=int, help="retries after timeouts and 5xx answers")
-    parser.add_argument("--rate-limit", type=float, help="most requests per second")
+    parser.add_argument("--timeout", type=positive_float, help="seconds per request")
+    parser.add_argument("--retries", type=non_negative_int, help="retries after timeouts and 5xx answers")
+    parser.add_argument("--rate-limit", type=non_negative_float, help="most requests per second (0: no limit)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -82,8 +90,10 @@ def run(args):
     from ..archives import ArchiveClient, cutouts_from_service
     from ..utils.exceptions import InvalidInputError
     from . import read_catalog, write_run_manifest
+    from ._outputs import check_output, write_cutout_set
 
     start = time.perf_counter()
+    check_output(args.output, overwrite=args.overwrite, append=args.append)  # before any request
     if args.protocol != "hips" and not args.service:
         msg = f"--service is required for --protocol {args.protocol}"
         raise InvalidInputError(msg)
@@ -116,7 +126,7 @@ def run(args):
         on_missing=args.on_missing,
         progress=not args.no_progress,
     )
-    cutouts.to_hdf5(args.output)
+    write_cutout_set(cutouts, args.output, overwrite=args.overwrite, append=args.append)
     write_run_manifest(args, args.output, inputs=[args.catalog, args.service], extra={"n_requests": client.n_requests})
     print(
         f"wrote {len(cutouts)} cutouts {cutouts.image_shape} in bands {list(cutouts.bands)} from "

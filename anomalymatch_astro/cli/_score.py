@@ -1,5 +1,7 @@
 """``anomalymatch-astro score``: score cutouts with a trained classifier and write an ECSV table."""
 
+from ._outputs import non_negative_int, positive_int
+
 HELP = "score cutouts with a trained classifier"
 
 
@@ -8,9 +10,11 @@ def add_arguments(parser):
     parser.add_argument("--model", required=True, help="model directory (from `train`)")
     parser.add_argument("--cutouts", required=True, help="CutoutSet HDF5 file")
     parser.add_argument("-o", "--output", required=True, help="output table (ECSV): id, ra, dec, score")
-    parser.add_argument("--batch-size", type=int, default=256, help="cutouts per forward pass (default 256)")
+    parser.add_argument("--batch-size", type=positive_int, default=256, help="cutouts per forward pass (default 256)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    parser.add_argument("--workers", type=int, default=0, help="loader processes (read + normalise off the main one)")
+    parser.add_argument(
+        "--workers", type=non_negative_int, default=0, help="loader processes (read + normalise off the main one)"
+    )
     parser.add_argument(
         "--store", default=None, help="resumable score store directory (default: OUTPUT.store); a re-run continues"
     )
@@ -29,12 +33,10 @@ def run(args):
 
     from ..classifier import AnomalyClassifier
     from ..cutouts import CutoutSet
-    from ..utils.exceptions import InvalidInputError
     from . import write_run_manifest
+    from ._outputs import check_output, output_file
 
-    if os.path.exists(args.output) and not args.overwrite:
-        msg = f"{args.output!r} exists; pass --overwrite to replace it"
-        raise InvalidInputError(msg)
+    check_output(args.output, overwrite=args.overwrite)  # before scoring, not after
     clf = AnomalyClassifier.load(args.model, device=args.device)
     cutouts = CutoutSet.from_hdf5(args.cutouts)
     from ..scoring import score_cutouts
@@ -78,7 +80,8 @@ def run(args):
             "cutouts": os.fspath(args.cutouts),
         }
     )
-    table.write(args.output, format="ascii.ecsv", overwrite=True)
+    with output_file(args.output, overwrite=args.overwrite) as tmp:
+        table.write(tmp, format="ascii.ecsv")
     write_run_manifest(args, args.output, inputs=[args.model, args.cutouts], extra={"model_hash": clf.model_hash})
     if args.store is None:  # the table is written: the temporary store is no longer needed
         import shutil

@@ -1,5 +1,7 @@
 """``anomalymatch-astro train``: train the FixMatch anomaly classifier on cutouts and labels."""
 
+from ._outputs import positive_int
+
 HELP = "train the FixMatch anomaly classifier on cutouts and labels"
 
 
@@ -8,8 +10,11 @@ def add_arguments(parser):
     parser.add_argument("--cutouts", required=True, help="CutoutSet HDF5 file")
     parser.add_argument("--labels", required=True, help="CSV/ECSV file: id,label")
     parser.add_argument("-o", "--output", required=True, help="output model directory")
-    parser.add_argument("--iterations", type=int, default=None, help="FixMatch steps (default 100)")
-    parser.add_argument("--image-size", type=int, default=64, help="network input size (default 64)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a model already saved in the output")
+    parser.add_argument(
+        "--iterations", type=positive_int, default=None, help="FixMatch steps, at least 1 (default 100)"
+    )
+    parser.add_argument("--image-size", type=positive_int, default=64, help="network input size (default 64)")
     parser.add_argument("--backbone", default="tf_efficientnet_lite0", help="timm model name")
     parser.add_argument("--no-pretrained", action="store_true", help="no ImageNet weights")
     parser.add_argument("--weights", default=None, help="local pretrained weights file (timm naming)")
@@ -26,7 +31,9 @@ def run(args):
     from ..classifier import AnomalyClassifier
     from ..cutouts import CutoutSet
     from . import write_run_manifest
+    from ._outputs import check_output
 
+    check_output(args.output, overwrite=args.overwrite)  # before training, not after
     cutouts = CutoutSet.from_hdf5(args.cutouts)
     clf = AnomalyClassifier(
         backbone=args.backbone,
@@ -38,7 +45,7 @@ def run(args):
         allow_download=args.allow_download,
     )
     clf.fit(cutouts, args.labels, iterations=args.iterations, progress=not args.no_progress)
-    clf.save(args.output)
+    clf.save(args.output, overwrite=args.overwrite)  # a new model is built beside and renamed into place
     write_run_manifest(
         args,
         args.output,

@@ -23,6 +23,7 @@ from ..utils.exceptions import (
     AnomalyMatchError,
     BandMismatchError,
     InvalidInputError,
+    OutputExistsError,
     ReadError,
     UnknownIDError,
     WriteError,
@@ -295,10 +296,7 @@ class CutoutSet:
 
     # ------------------------------------------------------------------ selection
     def index_of(self, ids):
-        """Row numbers of ``ids``.
-
-        Raises `~anomalymatch_astro.utils.exceptions.UnknownIDError` listing any unknown id.
-        """
+        """Row numbers of ``ids`` (`~anomalymatch_astro.utils.exceptions.UnknownIDError` lists unknown ids)."""
         if self._id_to_row is None:
             self._id_to_row = {obj_id: i for i, obj_id in enumerate(self.ids)}
         if isinstance(ids, str):
@@ -402,21 +400,23 @@ class CutoutSet:
         table.meta.update({k: v for k, v in self.meta.items() if k not in table.meta})
         return table
 
-    def to_hdf5(self, path, *, mode="w", compression="lzf", shard_size=4096):
+    def to_hdf5(self, path, *, mode="w", overwrite=False, compression="lzf", shard_size=4096):
         """Write the set to an HDF5 file of shards (``mode="a"`` appends).
 
-        With ``mode="w"`` an existing file is replaced only once the new one is complete
-        (it is written beside it, then renamed over it).  A new file is written in place,
-        shard by shard: when a write stops half-way, the shards written before it stay
-        readable and the rest can be appended with ``mode="a"``.
+        An existing file is replaced only with ``overwrite=True``, and only once the new file is
+        complete (written beside it, then renamed over it): a crash or kill leaves the old file.
+        A new file is written in place, shard by shard: when a write stops half-way, the shards
+        written before it stay readable and the rest can be appended with ``mode="a"``.
 
         Parameters
         ----------
         path : str or os.PathLike
             Output file.
         mode : {"w", "a"}, optional
-            ``"w"`` overwrites; ``"a"`` appends new shards to an existing file, after
-            checking that bands, image shape and ids agree.
+            ``"w"`` writes a file (see ``overwrite``); ``"a"`` appends new shards to an existing
+            file, after checking that bands, image shape and ids agree.
+        overwrite : bool, optional
+            Replace an existing file; without it `~anomalymatch_astro.utils.exceptions.InvalidInputError`.
         compression : str or None, optional
             h5py compression filter (``"lzf"``, ``"gzip"`` or None).
         shard_size : int, optional
@@ -433,6 +433,9 @@ class CutoutSet:
             if clash:
                 msg = f"{len(clash)} id(s) are already in {path!r}: {clash[:10]}"
                 raise InvalidInputError(msg)
+        elif os.path.lexists(path) and not overwrite:
+            msg = f"{path!r} exists; pass overwrite=True to replace it, or mode='a' to append to it"
+            raise OutputExistsError(msg)
         else:
             mode = "w"
         replace = mode == "w" and os.path.exists(path)

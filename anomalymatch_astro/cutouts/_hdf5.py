@@ -23,6 +23,7 @@ import h5py
 import numpy as np
 from astropy.table import QTable, Table, vstack
 
+from ..utils import check_declared_size, loads_json
 from ..utils.exceptions import ReadError
 
 __all__ = ["ShardedFile", "write_shards"]
@@ -32,6 +33,12 @@ log = logging.getLogger(__name__)
 _FORMAT = "anomalymatch_astro.CutoutSet"
 _FORMAT_VERSION = 1
 
+#: Largest cutout (all bands) accepted from a file: larger ones are a damaged or hostile header.
+MAX_CUTOUT_BYTES = 1 << 30
+
+#: Most declared bytes per stored byte of a compressed dataset (gzip's best ratio is about 1,030).
+_MAX_RATIO = 1100
+
 
 class ShardedFile:
     """Lazy reader of an HDF5 CutoutSet file (opened per read; safe across processes)."""
@@ -39,25 +46,15 @@ class ShardedFile:
     def __init__(self, path):
         self.path = os.fspath(path)
         try:
+            self._size = os.path.getsize(self.path)
             with h5py.File(self.path, "r") as f:
-                if f.attrs.get("format") != _FORMAT:
+                if _attr(f, "format", self._size, default="") != _FORMAT:
                     msg = (
                         f"{self.path!r} is not an anomalymatch_astro CutoutSet file "
                         f"(format attribute {f.attrs.get('format')!r})"
                     )
                     raise ReadError(msg)
-                self.bands = tuple(json.loads(f.attrs["bands"]))
-                self.image_shape = tuple(int(x) for x in f.attrs["image_shape"])
-                self.meta = json.loads(f.attrs.get("meta", "{}"))
-                if (
-                    not self.bands
-                    or not all(isinstance(b, str) for b in self.bands)
-                    or len(self.image_shape) != 2
-                    or min(self.image_shape) < 1
-                    or not isinstance(self.meta, dict)
-                ):
-                    msg = "its bands, image_shape or meta attributes are malformed"
-                    raise ValueError(msg)
+                self._read_attrs(f)
                 names = sorted(f["shards"].keys()) if "shards" in f else []
                 self.shard_names = []
                 self.shard_sizes = []
@@ -70,6 +67,8 @@ class ShardedFile:
                     if len(shape) != 4 or shape[1:] != (len(self.bands),) + self.image_shape:
                         msg = f"shard {name} has data of shape {shape}, not the file's (n, C, H, W)"
                         raise ValueError(msg)
+                    for key in grp:  # declared sizes against the file's size, before anything is read
+                        _check_stored(grp[key], self._size, f"{self.path!r}: shard {name}/{key}")
                     if "table_sha256" in grp.attrs and grp.attrs["table_sha256"] != _table_digest(grp):
                         msg = f"the metadata table of shard {name} does not match its checksum"
                         raise ValueError(msg)
@@ -88,6 +87,28 @@ class ShardedFile:
             )
             raise ReadError(msg) from exc
         self.offsets = np.concatenate([[0], np.cumsum(self.shard_sizes)]).astype(np.int64)
+
+    def _read_attrs(self, f):
+        """The file's bands, image shape and meta, each checked (declared sizes, JSON limits, plausibility)."""
+        self.bands = tuple(loads_json(_attr(f, "bands", self._size), source="the bands attribute"))
+        self.image_shape = tuple(int(x) for x in _attr(f, "image_shape", self._size))
+        self.meta = loads_json(_attr(f, "meta", self._size, default="{}"), source="the meta attribute")
+        if (
+            not self.bands
+            or not all(isinstance(b, str) for b in self.bands)
+            or len(self.image_shape) != 2
+            or min(self.image_shape) < 1
+            or not isinstance(self.meta, dict)
+        ):
+            msg = "its bands, image_shape or meta attributes are malformed"
+            raise ValueError(msg)
+        per_cutout = 4 * len(self.bands) * self.image_shape[0] * self.image_shape[1]  # Python ints: no overflow
+        if per_cutout > MAX_CUTOUT_BYTES:
+            msg = (
+                f"{self.path!r} declares cutouts of {len(self.bands)} x {self.image_shape} pixels "
+                f"({per_cutout} bytes each, over the limit of {MAX_CUTOUT_BYTES}); its header is damaged"
+            )
+            raise ReadError(msg)
 
     def __len__(self):
         return int(self.offsets[-1])
@@ -108,7 +129,8 @@ class ShardedFile:
                 raise self._damaged(exc) from exc
         if not tables:
             return QTable({"id": np.array([], dtype=str)})
-        return QTable(vstack(tables, metadata_conflicts="silent")) if len(tables) > 1 else tables[0]
+        table = QTable(vstack(tables, metadata_conflicts="silent")) if len(tables) > 1 else tables[0]
+        return _decode_ids(table, self.path)
 
     def read(self, index):
         """Read rows ``index`` (sorted or not) as an (n, C, H, W) float32 array."""
@@ -185,26 +207,89 @@ def _all_chunks_stored(dset):
     """True unless a dataset written one cutout per chunk is known to lack chunks.
 
     HDF5 reads a chunk missing from the index as the fill value (zeros), silently; the
-    pixels of stored chunks are checked by the fletcher32 filter on read.
+    pixels of stored chunks are checked by the fletcher32 filter on read.  The count of
+    stored chunks is compared first, so a header declaring 10^9 rows over a few stored
+    chunks is refused at once, in bounded memory.
     """
     if dset.chunks is None or tuple(dset.chunks[1:]) != tuple(dset.shape[1:]) or dset.chunks[0] != 1:
         return True
-    rows = set()
-
-    def visit(info):
-        if any(info.chunk_offset[1:]):
-            rows.add(-1)
-        rows.add(info.chunk_offset[0])
-
+    n = dset.shape[0]
     try:
+        if dset.id.get_num_chunks() != n:
+            return False
+        seen = np.zeros(n, dtype=bool)  # n is now the number of stored chunks: bounded by the file's size
+        bad = []
+
+        def visit(info):
+            row = info.chunk_offset[0]
+            if any(info.chunk_offset[1:]) or not 0 <= row < n:
+                bad.append(row)
+            else:
+                seen[row] = True
+
         if hasattr(dset.id, "chunk_iter"):
             dset.id.chunk_iter(visit)
         else:
-            for k in range(dset.id.get_num_chunks()):
+            for k in range(n):
                 visit(dset.id.get_chunk_info(k))
     except (AttributeError, NotImplementedError):  # an HDF5 without chunk queries: cannot tell
         return True
-    return rows == set(range(dset.shape[0]))
+    return not bad and bool(seen.all())
+
+
+def _declared_bytes(shape, dtype):
+    nbytes = int(dtype.itemsize)
+    for n in shape:
+        nbytes *= int(n)  # Python ints: no overflow
+    return nbytes
+
+
+def _check_stored(dset, file_size, source):
+    """Refuse a dataset that declares more bytes than the file can hold (`ReadError`).
+
+    Contiguous data must fit in the file; chunked data must fit in its stored chunks,
+    expanded by at most the best ratio of any compression filter.
+    """
+    if not isinstance(dset, h5py.Dataset):
+        return
+    declared = _declared_bytes(dset.shape or (), dset.dtype)
+    if dset.chunks is None:
+        available = file_size
+    elif _known_filters(dset):
+        available = _MAX_RATIO * int(dset.id.get_storage_size()) + (1 << 20)
+    else:  # a plug-in compressor (blosc, zstd...) of unknown best ratio: the chunk count bounds the pixels
+        return
+    check_declared_size(declared, available, source=source)
+
+
+def _known_filters(dset):
+    """True when every filter of a chunked dataset is one whose best compression ratio is known."""
+    plist = dset.id.get_create_plist()
+    # deflate (gzip), shuffle, fletcher32, szip, lzf
+    return all(plist.get_filter(i)[0] in (1, 2, 3, 4, 32000) for i in range(plist.get_nfilters()))
+
+
+def _attr(obj, name, file_size, default=None):
+    """An HDF5 attribute, refused (`ReadError`) when it declares more bytes than the file holds."""
+    if name not in obj.attrs:
+        if default is not None:
+            return default
+        raise KeyError(name)
+    aid = h5py.h5a.open(obj.id, name.encode())
+    declared = _declared_bytes(aid.shape or (), aid.dtype)
+    check_declared_size(declared, file_size, source=f"the attribute {name!r}", what="values")
+    return obj.attrs[name]
+
+
+def _decode_ids(table, path):
+    """Ids as str: astropy stores text as UTF-8 bytes (old files too), so decode them as UTF-8."""
+    if "id" in table.colnames and table["id"].dtype.kind == "S":
+        try:
+            table["id"] = np.char.decode(np.asarray(table["id"]), "utf-8")
+        except UnicodeDecodeError as exc:
+            msg = f"the ids in {path!r} are not UTF-8 text ({exc}); re-create it with CutoutSet.to_hdf5"
+            raise ReadError(msg) from exc
+    return table
 
 
 def _check_room(path, nbytes):

@@ -16,11 +16,15 @@ from astropy.nddata import NDData
 from astropy.wcs import WCS, FITSFixedWarning
 from astropy.wcs.utils import wcs_to_celestial_frame
 
+from ..utils import check_declared_size
 from ..utils.exceptions import AnomalyMatchError, InvalidInputError, MissingWCSError, ReadError
 
 __all__ = ["ImageInput", "parse_image", "parse_images"]
 
 log = logging.getLogger(__name__)
+
+#: Largest tile of a tile-compressed image that is decompressed (a tile is read whole).
+MAX_TILE_BYTES = 1 << 30
 
 
 @dataclass
@@ -117,10 +121,79 @@ class _SectionView:
         return self._section[self._index + item]
 
 
+def _header_int(header, key, default, source):
+    value = header.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        msg = f"{source}: the header keyword {key} = {value!r} is not a count; the header is damaged"
+        raise ReadError(msg)
+    return int(value)
+
+
+def _bytes_per_pixel(header, key, source):
+    value = header.get(key, 8)
+    if value not in (8, 16, 32, 64, -32, -64) or isinstance(value, bool):
+        msg = f"{source}: the header keyword {key} = {value!r} is not a FITS pixel type; the header is damaged"
+        raise ReadError(msg)
+    return abs(int(value)) // 8
+
+
+def _table_header(hdu):
+    """The header of the binary table that stores a tile-compressed image (ZNAXISn, ZTILEn, ZBITPIX)."""
+    table = getattr(hdu, "_bintable", None)  # astropy >= 6.1 keeps the table apart; before, _header was it
+    return table.header if table is not None else hdu._header
+
+
+def _check_declared(hdu, source):
+    """Refuse an HDU whose header declares more data than its file holds, or tiles too large to decompress.
+
+    Checked from the header alone, before any pixel is read, so a header declaring a
+    10^6 x 10^6 image in a few kilobytes fails at once (`ReadError`), in bounded memory.
+    Scaled (BSCALE/BZERO) images are checked by their stored BITPIX, as stored.
+    """
+    if isinstance(hdu, fits.CompImageHDU):
+        header = _table_header(hdu)
+        naxes = _header_int(header, "ZNAXIS", 0, source)
+        tile = _bytes_per_pixel(header, "ZBITPIX", source) * 8
+        ntiles = 1
+        for k in range(1, naxes + 1):
+            size = _header_int(header, f"ZNAXIS{k}", 0, source)
+            step = _header_int(header, f"ZTILE{k}", size if k == 1 else 1, source) or 1
+            tile *= min(step, size) if size else 1
+            ntiles *= -(-size // step)
+        tile //= 8
+        if tile > MAX_TILE_BYTES:
+            msg = (
+                f"{source} declares compression tiles of {tile} bytes, over the limit of {MAX_TILE_BYTES}; "
+                "the header is damaged (or recompress the image with smaller tiles)"
+            )
+            raise ReadError(msg)
+        rows = _header_int(header, "NAXIS2", 0, source)
+        if ntiles != rows:
+            msg = f"{source} declares {ntiles} compression tiles but stores {rows}; the file is damaged"
+            raise ReadError(msg)
+    try:
+        info = hdu.fileinfo()
+    except Exception:  # noqa: BLE001 -- an HDU made in memory has no file
+        info = None
+    size = getattr(info["file"], "size", None) if info else None
+    if not size:
+        return
+    header = _table_header(hdu) if isinstance(hdu, fits.CompImageHDU) else hdu.header
+    declared = _bytes_per_pixel(header, "BITPIX", source)
+    count = _header_int(header, "PCOUNT", 0, source)
+    naxes = _header_int(header, "NAXIS", 0, source)
+    pixels = 1 if naxes else 0
+    for k in range(1, naxes + 1):
+        pixels *= _header_int(header, f"NAXIS{k}", 0, source)
+    declared *= _header_int(header, "GCOUNT", 1, source) * (count + pixels)
+    check_declared_size(int(info["datLoc"]) + declared, int(size), source=source)
+
+
 def _from_hdu(hdu, source, hdul=None):
     if hdu.header.get("NAXIS", 0) < 2 and not isinstance(hdu, fits.CompImageHDU):
         msg = f"{source} holds no image data (NAXIS={hdu.header.get('NAXIS', 0)})"
         raise ReadError(msg)
+    _check_declared(hdu, source)
     wcs = _celestial_wcs(hdu.header, source)
     # Plain float/int images: the memory map is lazy and fast.  Tile-compressed or scaled
     # (BSCALE/BZERO) images: .section reads and scales only the tiles/rows that are sliced.
@@ -154,7 +227,8 @@ def _open_path(path, ext=None):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", VerifyWarning)
-            hdul = fits.open(path, memmap=True, lazy_load_hdus=False)
+            # memmap=None: memory-mapped, yet scaled (BSCALE/BZERO) images stay readable (memmap=True refuses them)
+            hdul = fits.open(path, memmap=None, lazy_load_hdus=False)
     except Exception as exc:
         msg = (
             f"could not open {path!r} as FITS ({type(exc).__name__}: {exc}); the file may be "

@@ -24,7 +24,7 @@ import os
 import h5py
 import numpy as np
 
-from ..utils import atomic_path, ids_digest, progress_bar
+from ..utils import atomic_path, ids_digest, loads_json, progress_bar
 from ..utils.exceptions import InvalidInputError
 
 __all__ = ["EmbeddingCache", "compute_embeddings", "embedding_key", "rotation_averaged"]
@@ -141,7 +141,7 @@ class EmbeddingCache:
         with h5py.File(self.path, "r") as f:
             for grp in f.get("entries", {}).values():
                 if grp.attrs.get("complete", False):
-                    out.append(json.loads(grp.attrs["key"]))
+                    out.append(loads_json(grp.attrs["key"], source=f"the key of {grp.name} in {self.path!r}"))
         return out
 
     def _group_name(self, key):

@@ -122,7 +122,7 @@ def score_cutouts_dask(
     if model_dir is None:
         own_tmp = tempfile.TemporaryDirectory(prefix="amast_model_")
         model_dir = own_tmp.name
-    classifier.save(model_dir)
+    classifier.save(model_dir, overwrite=True)  # scratch space of the workers
     model_hash = classifier.model_hash
     try:
         with tempfile.TemporaryDirectory() as tmp:

@@ -11,13 +11,12 @@ moment (``kill -9`` included) leaves a store whose done batches are complete; a 
 recomputes only the rest.  Nothing is pickled.
 """
 
-import json
 import os
 
 import numpy as np
 
-from ..utils import write_json_atomic
-from ..utils.exceptions import InvalidInputError
+from ..utils import read_json, write_json_atomic
+from ..utils.exceptions import InvalidInputError, ReadError
 
 __all__ = ["ScoreStore"]
 
@@ -51,9 +50,8 @@ class ScoreStore:
         fresh = True
         if os.path.exists(info_path):
             try:
-                with open(info_path) as f:
-                    old = json.load(f)
-            except (OSError, ValueError):
+                old = read_json(info_path)  # a byte and a nesting limit
+            except ReadError:
                 old = None
             if old == info and self._arrays_ok():
                 fresh = False

@@ -3,12 +3,13 @@
 import json
 import os
 
-from ..utils.exceptions import InvalidInputError
+from ..utils import write_json_atomic
+from ..utils.exceptions import InvalidInputError, OutputExistsError
 
 __all__ = ["write_label_notebook"]
 
 
-def write_label_notebook(workdir, path, *, strategy="top", page_size=24, mode="fast"):
+def write_label_notebook(workdir, path, *, strategy="top", page_size=24, mode="fast", overwrite=False):
     """Write a notebook that opens the session in ``workdir`` and shows its `LabelWidget`.
 
     Serve it with Voila (``voila --Voila.ip=127.0.0.1 NOTEBOOK``) to get the
@@ -23,6 +24,9 @@ def write_label_notebook(workdir, path, *, strategy="top", page_size=24, mode="f
         The ``.ipynb`` file to write.
     strategy, page_size, mode
         Passed to `LabelWidget`.
+    overwrite : bool, optional
+        Replace an existing ``path`` (written beside it, then renamed); by default an existing
+        file is refused with `~anomalymatch_astro.utils.exceptions.OutputExistsError`.
 
     Returns
     -------
@@ -71,6 +75,8 @@ def write_label_notebook(workdir, path, *, strategy="top", page_size=24, mode="f
         "nbformat_minor": 5,
     }
     path = os.fspath(path)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(nb, f, indent=1)
+    if os.path.lexists(path) and not overwrite:
+        msg = f"{path!r} exists; pass overwrite=True to replace it (it is left as it was)"
+        raise OutputExistsError(msg)
+    write_json_atomic(path, nb, indent=1, sort_keys=False)
     return path

@@ -4,6 +4,7 @@ from . import exceptions
 from ._atomic import atomic_path, replace_atomic, write_bytes_atomic, write_json_atomic
 from ._hashing import ids_digest
 from ._labels import LABEL_VALUES, label_word, parse_labels, read_labels
+from ._limits import MAX_JSON_BYTES, MAX_JSON_DEPTH, check_declared_size, loads_json, read_json
 from ._manifest import write_manifest
 from ._optional_deps import require
 from ._progress import progress_bar
@@ -22,4 +23,9 @@ __all__ = [
     "write_manifest",
     "require",
     "ids_digest",
+    "read_json",
+    "loads_json",
+    "check_declared_size",
+    "MAX_JSON_BYTES",
+    "MAX_JSON_DEPTH",
 ]

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 import numpy as np
 from astropy.table import Table
 
+from ._limits import MAX_JSON_DEPTH, _depth
 from .exceptions import LabelError, UnknownIDError
 
 __all__ = ["LABEL_VALUES", "parse_labels", "read_labels", "label_word"]
@@ -29,6 +30,12 @@ LABEL_VALUES = {
 }
 
 _MAX_LISTED = 10
+
+#: Limits of a label file: it has two columns (a few more are tolerated) and one row per labelled object.
+MAX_LABEL_COLUMNS = 64
+MAX_LABEL_BYTES = 256 * 1024 * 1024
+MAX_LABEL_ROWS = 10_000_000
+_MAX_HEADER_BYTES = 1024 * 1024
 
 
 def _listed(ids):
@@ -79,12 +86,62 @@ def read_labels(path):
         msg = f"label file {path!r} does not exist"
         raise LabelError(msg)
     fmt = "ascii.ecsv" if path.endswith(".ecsv") else ("ascii.csv" if path.endswith(".csv") else None)
+    _check_label_file(path, text=fmt is not None)
     try:
         table = Table.read(path, format=fmt) if fmt else Table.read(path)
     except Exception as exc:
         msg = f"could not read label file {path!r} ({exc}); write it as CSV or ECSV with the columns 'id' and 'label'"
         raise LabelError(msg) from exc
+    if len(table.colnames) > MAX_LABEL_COLUMNS or len(table) > MAX_LABEL_ROWS:
+        msg = (
+            f"label file {path!r} has {len(table.colnames)} columns and {len(table)} rows, over the limits of "
+            f"{MAX_LABEL_COLUMNS} columns and {MAX_LABEL_ROWS} rows; keep the columns 'id' and 'label'"
+        )
+        raise LabelError(msg)
     return table
+
+
+def _check_label_file(path, *, text):
+    """Refuse, before parsing, a label file too large, with too many rows, or a text header with too many columns."""
+    size = os.path.getsize(path)
+    if size > MAX_LABEL_BYTES:
+        msg = f"label file {path!r} is {size} bytes, over the limit of {MAX_LABEL_BYTES}; split it into smaller files"
+        raise LabelError(msg)
+    with open(path, "rb") as f:
+        head = f.read(_MAX_HEADER_BYTES)
+        binary = head.startswith((b"SIMPLE  =", b"\x89HDF")) or head.lstrip().startswith(b"<")
+        if binary and not text:  # FITS, HDF5, XML (VOTable): checked after reading
+            return
+        rows = head.count(b"\n")
+        while block := f.read(1 << 20):
+            rows += block.count(b"\n")
+    if rows > MAX_LABEL_ROWS:
+        msg = f"label file {path!r} has {rows} lines, over the limit of {MAX_LABEL_ROWS}; split it into smaller files"
+        raise LabelError(msg)
+    comments = b"".join(line for line in head.splitlines(keepends=True) if line.lstrip().startswith(b"#"))
+    depth = _depth(comments)  # the ECSV header is YAML: its parser recurses once per level
+    if depth > MAX_JSON_DEPTH:
+        msg = f"the header of label file {path!r} is nested {depth} deep, over the limit of {MAX_JSON_DEPTH}"
+        raise LabelError(msg)
+    for line in head.splitlines(keepends=True):
+        if not line.strip() or line.lstrip().startswith(b"#"):
+            continue  # blank lines, comments and the ECSV header
+        if not line.endswith((b"\n", b"\r")) and len(head) == _MAX_HEADER_BYTES:
+            break
+        columns = max(line.count(b","), line.count(b"\t"), len(line.split()) - 1) + 1
+        if columns > MAX_LABEL_COLUMNS:
+            msg = (
+                f"label file {path!r} has {columns} columns, over the limit of {MAX_LABEL_COLUMNS}; "
+                "keep the columns 'id' and 'label'"
+            )
+            raise LabelError(msg)
+        return
+    if len(head) == _MAX_HEADER_BYTES:
+        msg = (
+            f"label file {path!r} has no complete line of column names in its first {_MAX_HEADER_BYTES} "
+            "bytes (far too many columns?); write it as CSV or ECSV with the columns 'id' and 'label'"
+        )
+        raise LabelError(msg)
 
 
 def parse_labels(labels, *, known_ids=None, require_both=False):

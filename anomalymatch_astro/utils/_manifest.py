@@ -96,8 +96,13 @@ def _jsonable(value):
         return [_jsonable(v) for v in value]
     if hasattr(value, "to_dict") and callable(value.to_dict):
         return _jsonable(value.to_dict())
+    if hasattr(value, "unit") and hasattr(value, "value"):  # a Quantity: "8.0 arcsec" (tolist() refuses them)
+        return str(value) if getattr(value, "isscalar", True) else [str(v) for v in value.ravel()]
     if hasattr(value, "tolist"):
-        return _jsonable(value.tolist())
+        try:
+            return _jsonable(value.tolist())
+        except (NotImplementedError, TypeError, ValueError):
+            return str(value)
     if callable(value):
         return None
     return str(value)

@@ -13,6 +13,7 @@ __all__ = [
     "InvalidInputError",
     "ReadError",
     "FITSReadError",
+    "OutputExistsError",
     "MissingWCSError",
     "NoOverlapError",
     "BandMismatchError",
@@ -44,6 +45,10 @@ class ReadError(AnomalyMatchError, OSError):
 
 #: The former name of `ReadError` (FITS was the first format read); kept so that old code still works.
 FITSReadError = ReadError
+
+
+class OutputExistsError(InvalidInputError, FileExistsError):
+    """An output already exists and was left as it was; pass ``overwrite=True`` (``--overwrite``) to replace it."""
 
 
 class MissingWCSError(InvalidInputError):

@@ -20,6 +20,7 @@ from anomalymatch_astro.utils.exceptions import (
     AnomalyMatchWarning,
     InvalidInputError,
     LabelError,
+    OutputExistsError,
     UnknownIDError,
 )
 
@@ -413,7 +414,7 @@ def test_import_with_id_map_and_errors(tmp_path):
 # ------------------------------------------------------------------------------------- overwrite
 def test_overwrite(bundle, cutouts, scores, features):
     (bundle / "astronomaly_output").mkdir()
-    with pytest.raises(InvalidInputError, match="overwrite"):
+    with pytest.raises(OutputExistsError, match="overwrite"):
         export_astronomaly(bundle, cutouts, scores, features=features)
     export_astronomaly(bundle, cutouts[:2], scores[:2], features=features[:2], overwrite=True)
     assert len(list((bundle / "images").iterdir())) == 2

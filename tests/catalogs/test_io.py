@@ -6,7 +6,7 @@ from astropy.table import MaskedColumn, QTable, Table
 
 from anomalymatch_astro import CutoutSet
 from anomalymatch_astro.catalogs import TABLE_FORMATS, crossmatch, read_table, scores_to_table, write_table
-from anomalymatch_astro.utils.exceptions import FITSReadError, InvalidInputError
+from anomalymatch_astro.utils.exceptions import FITSReadError, InvalidInputError, OutputExistsError
 
 EXTENSIONS = {"fits": ".fits", "votable": ".xml", "ecsv": ".ecsv", "parquet": ".parquet", "hdf5": ".h5"}
 
@@ -93,7 +93,7 @@ def test_round_trip_crossmatch_result_with_masks(tmp_path, fmt):
 def test_overwrite(tmp_path, catalogue):
     path = tmp_path / "cat.ecsv"
     write_table(catalogue, path)
-    with pytest.raises(InvalidInputError, match="overwrite"):
+    with pytest.raises(OutputExistsError, match="overwrite"):
         write_table(catalogue, path)
     write_table(catalogue[:2], path, overwrite=True)
     assert len(read_table(path)) == 2

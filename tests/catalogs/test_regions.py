@@ -5,7 +5,7 @@ from astropy.coordinates import SkyCoord
 from astropy.table import QTable
 
 from anomalymatch_astro.catalogs import scores_to_table, write_regions
-from anomalymatch_astro.utils.exceptions import InvalidInputError
+from anomalymatch_astro.utils.exceptions import InvalidInputError, OutputExistsError
 
 regions = pytest.importorskip("regions")
 
@@ -44,7 +44,7 @@ def test_plain_table_and_errors(tmp_path):
     t = QTable({"name": ["p"], "ra": [1.0], "dec": [2.0]})
     write_regions(t, tmp_path / "p.reg", text_column="name")
     assert "text={p}" in (tmp_path / "p.reg").read_text()
-    with pytest.raises(InvalidInputError, match="overwrite"):
+    with pytest.raises(OutputExistsError, match="overwrite"):
         write_regions(t, tmp_path / "p.reg", text_column="name")
     with pytest.raises(InvalidInputError, match="format"):
         write_regions(t, tmp_path / "p.x", format="ascii", text_column=None)

@@ -119,7 +119,7 @@ def test_tampered_or_missing_checkpoint(trained, tmp_path):
     (path / "model.safetensors").write_bytes(bytes(raw))
     with pytest.raises(CheckpointError, match="modified or corrupted"):
         AnomalyClassifier.load(path)
-    clf.save(path)
+    clf.save(path, overwrite=True)
     info = json.loads((path / "config.json").read_text())
     info["image_size"] = 99
     (path / "config.json").write_text(json.dumps(info))
@@ -260,7 +260,7 @@ def test_save_is_atomic(trained, tmp_path, monkeypatch):
 
     monkeypatch.setattr(safetensors.torch, "save_file", broken)
     with pytest.raises(OSError, match="disk full"):
-        clf.save(path)
+        clf.save(path, overwrite=True)
     assert sorted(p.name for p in path.iterdir()) == ["config.json", "model.safetensors"]  # no temporary left
     assert {name: (path / name).read_bytes() for name in before} == before
     monkeypatch.undo()

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import QTable
@@ -48,10 +49,36 @@ def test_train_then_score(rings, make_labels, tmp_path, capsys):
     assert np.all((table["score"] >= 0) & (table["score"] <= 1))
     assert "model_hash" in table.meta
     assert "wrote" in capsys.readouterr().out
-    # an error is printed, not raised: unknown ids in the label file
+    # a trained model is never replaced without --overwrite: refused before training, files untouched
+    saved = {name: (model / name).read_bytes() for name in ("model.safetensors", "config.json")}
+    base = ["train", "--cutouts", str(h5), "--labels", str(lab), "--iterations", "1", "--image-size", "16"]
+    base += ["--no-pretrained", "--no-progress", "--seed", "4"]
+    rc = main([*base, "-o", str(model)])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert str(model) in err and "--overwrite" in err
+    assert {name: (model / name).read_bytes() for name in saved} == saved
+    rc = main([*base, "-o", str(model), "--overwrite"])
+    assert rc == 0
+    assert (model / "model.safetensors").read_bytes() != saved["model.safetensors"]
+    assert not [p.name for p in tmp_path.iterdir() if ".tmp" in p.name]  # nothing left beside
+    # an error is printed, not raised: unknown ids in the label file; no output is left behind
     lab.write_text("id,label\nnope,anomaly\n" + f"{cs.ids[0]},normal\n")
+    model2 = tmp_path / "model2"
     rc = main(
-        ["train", "--cutouts", str(h5), "--labels", str(lab), "-o", str(model), "--no-pretrained", "--no-progress"]
+        ["train", "--cutouts", str(h5), "--labels", str(lab), "-o", str(model2), "--no-pretrained", "--no-progress"]
     )
     assert rc == 1
     assert "nope" in capsys.readouterr().err
+    assert not model2.exists()
+
+
+def test_train_refuses_nonsense_counts(tmp_path, capsys):
+    for flag, value in (("--iterations", "0"), ("--iterations", "-3"), ("--image-size", "0"), ("--iterations", "x")):
+        argv = ["train", "--cutouts", "c.h5", "--labels", "l.csv", "-o", str(tmp_path / "m"), flag, value]
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 2
+        err = capsys.readouterr().err
+        assert flag in err and "at least 1" in err
+    assert not (tmp_path / "m").exists()

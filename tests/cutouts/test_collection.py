@@ -132,11 +132,11 @@ def test_write_over_an_existing_file_is_atomic(cutouts, tmp_path, monkeypatch):
 
     monkeypatch.setattr(_hdf5, "_write_table", fail)
     with pytest.raises(WriteError, match="left as it was"):
-        cutouts.to_hdf5(path)
+        cutouts.to_hdf5(path, overwrite=True)
     assert path.read_bytes() == before  # the old file is untouched ...
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.h5"]  # ... and no temporary file is left
     monkeypatch.undo()
-    cutouts.to_hdf5(path)
+    cutouts.to_hdf5(path, overwrite=True)
     np.testing.assert_array_equal(CutoutSet.from_hdf5(path).data, cutouts.data)
 
 
@@ -144,7 +144,7 @@ def test_a_lazy_set_can_be_written_over_its_own_file(cutouts, tmp_path):
     path = tmp_path / "c.h5"
     cutouts.to_hdf5(path, shard_size=5)
     lazy = CutoutSet.from_hdf5(path)
-    lazy[::2].to_hdf5(path)  # reads the old file while the new one is written beside it
+    lazy[::2].to_hdf5(path, overwrite=True)  # reads the old file while the new one is written beside it
     back = CutoutSet.from_hdf5(path)
     assert back.ids.tolist() == cutouts.ids[::2].tolist()
     np.testing.assert_array_equal(back.data, cutouts.data[::2])

@@ -1,8 +1,11 @@
 """parse_image: every input kind, and bad FITS input with clear errors."""
 
+import warnings
+
 import numpy as np
 import pytest
 from astropy.io import fits
+from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS
 
 from anomalymatch_astro import make_cutouts
@@ -80,3 +83,59 @@ def test_error_from_make_cutouts_names_file(tmp_path):
     coords = _wcs().pixel_to_world([16], [16])
     with pytest.raises(ReadError, match="bad.fits"):
         make_cutouts({"g": tmp_path / "bad.fits"}, coords, 8, progress=False)
+
+
+def _declaring(path, naxis1, naxis2, bitpix=-32, **extra):
+    """A FITS file whose header declares a naxis1 x naxis2 image, followed by four blocks of zeros."""
+    header = fits.Header([("SIMPLE", True), ("BITPIX", bitpix), ("NAXIS", 2), ("NAXIS1", naxis1), ("NAXIS2", naxis2)])
+    header.update(_wcs().to_header())
+    header.update(extra)
+    path.write_bytes(header.tostring().encode() + b"\0" * 2880 * 4)
+    return path
+
+
+@pytest.mark.parametrize("extra", [{}, {"BZERO": 32768, "BSCALE": 1}, {"BSCALE": 2.0}])
+def test_declared_image_larger_than_the_file_is_refused(tmp_path, extra):
+    path = _declaring(tmp_path / "big.fits", 10**6, 10**6, 16 if extra else -32, **extra)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyUserWarning)  # "File may have been truncated" (an error under pytest)
+        with pytest.raises(ReadError, match="declares .* bytes of data but can hold at most 14400"):
+            parse_image(path)
+        with fits.open(path) as hdul, pytest.raises(ReadError, match="declares"):
+            parse_image(hdul)  # an HDUList opened by the caller too, not a bare TypeError on first read
+
+
+def test_scaled_integer_images_stay_readable(tmp_path):
+    data = np.arange(32 * 32, dtype=np.uint16).reshape(32, 32)
+    fits.PrimaryHDU(data, header=_wcs().to_header()).writeto(tmp_path / "u16.fits")  # int16 with BZERO = 32768
+    hdu = fits.PrimaryHDU(np.arange(32 * 32, dtype=np.float32).reshape(32, 32), header=_wcs().to_header())
+    hdu.scale("int16", bscale=0.5, bzero=10.0)
+    hdu.writeto(tmp_path / "scaled.fits")
+    image = parse_image(tmp_path / "u16.fits")
+    np.testing.assert_array_equal(image.data[30:32, 0:3], data[30:32, 0:3])
+    image.close()
+    image = parse_image(tmp_path / "scaled.fits")
+    np.testing.assert_allclose(image.data[0:2, 0:3], fits.getdata(tmp_path / "scaled.fits")[0:2, 0:3])
+    image.close()
+
+
+def test_compressed_tiles_declaring_more_than_stored_are_refused(tmp_path):
+    data = np.arange(64 * 64, dtype=np.float32).reshape(64, 64)
+    comp = fits.CompImageHDU(data, header=_wcs().to_header(), tile_shape=(16, 16))
+    fits.HDUList([fits.PrimaryHDU(), comp]).writeto(tmp_path / "ok.fits")
+    image = parse_image(tmp_path / "ok.fits")
+    np.testing.assert_array_equal(image.data[60:64, 0:4], data[60:64, 0:4])
+    image.close()
+    raw = (tmp_path / "ok.fits").read_bytes()
+
+    def card(key, value):
+        return f"{key:<8}= {value:>20}".encode()
+
+    axes = raw.replace(card("ZNAXIS1", 64), card("ZNAXIS1", 10**6)).replace(card("ZNAXIS2", 64), card("ZNAXIS2", 10**6))
+    (tmp_path / "axes.fits").write_bytes(axes)
+    with pytest.raises(ReadError, match="compression tiles but stores 16"):
+        parse_image(tmp_path / "axes.fits")
+    tile = axes.replace(card("ZTILE1", 16), card("ZTILE1", 10**6)).replace(card("ZTILE2", 16), card("ZTILE2", 10**6))
+    (tmp_path / "tile.fits").write_bytes(tile)
+    with pytest.raises(ReadError, match="over the limit"):
+        parse_image(tmp_path / "tile.fits")

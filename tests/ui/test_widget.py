@@ -55,3 +55,16 @@ def test_bad_messages_reported(widget, session):
     widget._handle_message(widget, {"action": "retrain", "mode": "slow"}, [])
     assert "mode must be one of" in widget.sent[-1]["state"]["error"]
     assert session.labels == labels
+
+
+def test_write_label_notebook_refuses_an_existing_file(tmp_path):
+    from anomalymatch_astro.ui import write_label_notebook
+    from anomalymatch_astro.utils.exceptions import OutputExistsError
+
+    target = tmp_path / "label.ipynb"
+    target.write_text("mine")
+    with pytest.raises(OutputExistsError, match="overwrite=True"):
+        write_label_notebook(tmp_path, target)
+    assert target.read_text() == "mine"
+    write_label_notebook(tmp_path, target, overwrite=True)
+    assert '"cells"' in target.read_text()
