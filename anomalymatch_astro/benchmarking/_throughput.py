@@ -113,7 +113,9 @@ def run_throughput_benchmark(
         ``full_path_images_per_s``, ``bare_forward_images_per_s``, ``full_path_vs_forward``,
         ``peak_rss_mb_small``, ``peak_rss_mb_10x``, ``rss_ratio_10x``, ``dask_1_worker_images_per_s``,
         ``dask_2_workers_images_per_s``, ``dask_2_workers_vs_1``, ``image_size``, ``batch_size``,
-        ``device``, ``n``, ``cpu_count``, ``torch_threads``.
+        ``device``, ``n``, ``cpu_count``, ``torch_threads``, and the normaliser per core
+        (``normalizer_rates``): ``normalizer_numpy_per_core_per_s``,
+        ``normalizer_torch_per_core_per_s``, ``normalizer_torch_vs_numpy``, ``normalizer_size``.
     """
     import torch
 
@@ -164,12 +166,46 @@ def run_throughput_benchmark(
             result["peak_rss_mb_10x"] = _peak_rss(model_dir, big, batch_size)
             result["rss_ratio_10x"] = result["peak_rss_mb_10x"] / result["peak_rss_mb_small"]
 
+        result.update(normalizer_rates())
         if dask:
             result.update(_dask_scaling(clf, small, batch_size, model_dir))
         return result
     finally:
         if tmp is not None:
             tmp.cleanup()
+
+
+def normalizer_rates(*, size=150, n_bands=3, batch=64, repeat=3):
+    """Cutouts/s on one thread of the numpy `Normalizer` and of its torch version (CPU), side by side.
+
+    Default settings (asinh, 99.5 % percentile interval per band) on ``batch`` cutouts of
+    ``size`` pixels; the torch thread count is set to 1 for the measurement and restored.
+    """
+    import torch
+
+    from ..normalization import Normalizer, normalize_tensor
+
+    data = np.random.default_rng(0).normal(100, 5, size=(batch, n_bands, size, size)).astype(np.float32)
+    tensor = torch.from_numpy(data)
+    norm = Normalizer()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        rates = {}
+        for name, fn in (("numpy", lambda: norm(data)), ("torch", lambda: normalize_tensor(tensor, norm))):
+            fn()  # warm-up
+            t0 = time.perf_counter()
+            for _ in range(repeat):
+                fn()
+            rates[name] = repeat * batch / (time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(threads)
+    return {
+        "normalizer_numpy_per_core_per_s": rates["numpy"],
+        "normalizer_torch_per_core_per_s": rates["torch"],
+        "normalizer_torch_vs_numpy": rates["torch"] / rates["numpy"],
+        "normalizer_size": size,
+    }
 
 
 def _bare_forward_rate(clf, x, n_batches):

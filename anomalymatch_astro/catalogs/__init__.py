@@ -5,7 +5,8 @@ Scores as an Astropy `~astropy.table.QTable` with a SkyCoord column and provenan
 HDF5 (`write_table`, `read_table`); cross-matching against local catalogues
 (`crossmatch`) and remote services (SIMBAD, VizieR, any TAP service); the
 Astronomaly bundle (`export_astronomaly`, `import_astronomaly_labels`); DS9/CRTF region
-files (`write_regions`) and SAMP (`send_table_samp`).
+files (`write_regions`) and SAMP (`send_table_samp`); grouping of candidates into
+systems in crowded fields (`group_systems`, `collapse_systems`).
 
 Importing this subpackage is light: regions, pyvo, astroquery and astropy.samp are
 imported only when a function that needs them runs.
@@ -19,6 +20,7 @@ from ._io import TABLE_FORMATS, read_table, write_table
 from ._regions import write_regions
 from ._remote import crossmatch_simbad, crossmatch_tap, crossmatch_vizier
 from ._samp import send_table_samp
+from ._systems import collapse_systems, group_systems
 from ._tables import scores_to_table
 
 __all__ = [
@@ -35,4 +37,6 @@ __all__ = [
     "safe_ids",
     "write_regions",
     "send_table_samp",
+    "group_systems",
+    "collapse_systems",
 ]

@@ -5,7 +5,9 @@ small shift, done in one `torch.nn.functional.affine_grid` /
 `~torch.nn.functional.grid_sample` pass with reflection padding.  The strong view
 adds RandAugment-style operations that make sense for science images: per-band
 stretch, contrast and brightness jitter, gamma, Gaussian noise, a PSF-like blur,
-sharpening, and a cutout square.  All randomness comes from an explicit
+sharpening, and a cutout square.  The strong ops run batched in few kernels: runs of the
+per-band affine ops are composed into one multiply-add, the noise is one fused multiply-add,
+blur and sharpen one grouped convolution each.  All randomness comes from an explicit
 `torch.Generator`, so a seed fixes every view.
 
 Inputs are batches (B, C, H, W) of normalised pixels (roughly in [0, 1], as made by
@@ -73,10 +75,16 @@ def weak_augment(x, *, generator=None, rotate=True, max_shift=0.0625, flip=True)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
-def _gaussian_blur(x, sigma):
-    """Blur each image with its own Gaussian sigma (B,) in pixels (separable, reflect padding)."""
+def _gaussian_blur(x, sigma, keep=None):
+    """Blur each image with its own Gaussian sigma (B,) in pixels (separable, reflect padding).
+
+    One grouped convolution per axis for the whole batch; images where ``keep`` (B,) is True
+    get a delta kernel, i.e. come out unchanged.
+    """
     b, c, h, w = x.shape
     radius = int(min(max(1, math.ceil(3 * float(sigma.max()))), (min(h, w) - 1) // 2 or 1))
+    if keep is not None:
+        sigma = torch.where(keep, 0.0, sigma)  # clamped to 1e-3 below: exp(-0.5 (t / 1e-3)^2) is a delta
     t = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
     k = torch.exp(-0.5 * (t[None, :] / sigma[:, None].clamp_min(1e-3)) ** 2)
     k = k / k.sum(1, keepdim=True)  # (B, K)
@@ -199,13 +207,61 @@ def strong_augment(x, *, generator=None, n_ops=2, magnitude=0.5, cutout=0.25, ro
         chosen = keys.argsort(dim=1)[:, :n_ops]
         picked = torch.zeros(b, len(names), dtype=torch.bool).scatter_(1, chosen, True).to(x.device)
         order = torch.randperm(len(names), generator=generator).tolist()
-        for k in order:
-            sel = picked[:, k]
-            if not bool(sel.any()):
-                continue
-            y = STRONG_OPS[names[k]](x, magnitude, generator)
-            x = torch.where(sel[:, None, None, None], y, x)
+        x = _apply_ops(x, [(names[k], picked[:, k]) for k in order], magnitude, generator)
     x = x.clamp(0.0, 1.0)
     if cutout > 0:
         x = _cutout(x, cutout, generator)
     return x
+
+
+def _apply_ops(x, ops, m, g):
+    """The picked ops in order, each once on the whole batch (identity for images that did not pick it).
+
+    Runs of the per-band affine ops (brightness, band scale, contrast) are composed into one
+    scale and offset per image and band and applied in one pass; the noise is one fused
+    multiply-add; blur and sharpen are one grouped convolution each (a delta kernel for the
+    images that did not pick them).  The random draws are those of the `STRONG_OPS`, in order.
+    """
+    b, c = x.shape[:2]
+    scale = offset = None  # pending x * scale + offset, per (image, band)
+    mean0 = None
+
+    def flush(x, scale, offset):
+        return x if scale is None else torch.addcmul(offset, x, scale)
+
+    for name, sel in ops:
+        if not bool(sel.any()):
+            continue
+        s4 = sel[:, None, None, None]
+        if name in ("brightness", "band_scale", "contrast"):
+            if scale is None:
+                scale = torch.ones(b, c, 1, 1, device=x.device, dtype=x.dtype)
+                offset = torch.zeros_like(scale)
+                mean0 = x.mean(dim=(2, 3), keepdim=True)
+            if name == "brightness":
+                offset = offset + torch.where(s4, _uniform((b, c, 1, 1), -0.2 * m, 0.2 * m, g, x.device), 0.0)
+            elif name == "band_scale":
+                f = torch.where(s4, _uniform((b, c, 1, 1), 1 - 0.4 * m, 1 + 0.4 * m, g, x.device), 1.0)
+                scale, offset = scale * f, offset * f
+            else:  # contrast about the current mean: x' = x f + mean (1 - f)
+                f = torch.where(s4, _uniform((b, c, 1, 1), 1 - 0.6 * m, 1 + 0.6 * m, g, x.device), 1.0)
+                mean = mean0 * scale + offset
+                scale, offset = scale * f, offset * f + mean * (1 - f)
+            continue
+        x = flush(x, scale, offset)
+        scale = offset = None
+        if name == "gamma":
+            gamma = torch.exp(_uniform((b, 1, 1, 1), -0.7 * m, 0.7 * m, g, x.device))
+            x = torch.where(s4, x.clamp_min(0.0) ** gamma, x)
+        elif name == "noise":
+            sigma = torch.where(s4, _uniform((b, 1, 1, 1), 0.0, 0.15 * m, g, x.device), 0.0)
+            x = torch.addcmul(x, sigma, torch.randn(x.shape, generator=g).to(x.device))
+        elif name == "blur":
+            sigma = _uniform((b,), 0.3, 0.3 + 1.7 * m, g, x.device)
+            x = _gaussian_blur(x, sigma, keep=~sel)
+        elif name == "sharpen":
+            a = torch.where(s4, _uniform((b, 1, 1, 1), 0.0, 1.5 * m, g, x.device), 0.0)
+            x = x + a * (x - _gaussian_blur(x, torch.full((b,), 1.0, device=x.device), keep=~sel))
+        else:  # an op added to STRONG_OPS without a fused version
+            x = torch.where(s4, STRONG_OPS[name](x, m, g), x)
+    return flush(x, scale, offset)

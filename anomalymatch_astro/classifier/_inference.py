@@ -1,10 +1,11 @@
 """The classifier's inference path: input checks, batch preparation, the device context, prediction.
 
-Pixels flow float32 all the way: CutoutSet pixels -> `Normalizer` (each cutout on its own, to
-[0, 1]) -> resize to ``image_size`` (antialiased bilinear, on tensors) -> the mean/std the
-pretrained weights expect -> the network.  ``AnomalyClassifier.score`` and the scoring layer
-(``score_cutouts``, ``score_images``, the Dask backend) all prepare batches with ``prepare_batch``
-and predict inside ``AnomalyClassifier.inference``, so every route gives the same scores.
+Pixels flow float32 all the way: raw CutoutSet pixels -> the `Normalizer`, in torch on the
+model's device (each cutout on its own, to [0, 1]) -> resize to ``image_size`` (antialiased
+bilinear, on tensors) -> the mean/std the pretrained weights expect -> the network.
+``AnomalyClassifier.score`` and the scoring layer (``score_cutouts``, ``score_images``, the
+Dask backend) all prepare batches with ``prepare_batch`` and predict inside
+``AnomalyClassifier.inference``, so every route gives the same scores.
 """
 
 import contextlib
@@ -14,7 +15,7 @@ import math
 
 import numpy as np
 
-from ..normalization import Normalizer
+from ..normalization import Normalizer, normalize_tensor, tensor_supported
 from ..utils import progress_bar
 from ..utils.exceptions import BandMismatchError, CheckpointError, InvalidInputError
 
@@ -25,28 +26,34 @@ log = logging.getLogger(__name__)
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
 
-def prepare_batch(pixels, *, normalizer, image_size, normalized=False):
-    """Normalise and resize a float32 (n, C, H, W) batch into a torch tensor (n, C, S, S).
+def prepare_batch(pixels, *, normalizer, image_size, normalized=False, device=None):
+    """Normalise and resize a (n, C, H, W) batch into a float32 torch tensor (n, C, S, S).
 
     Exactly what `~anomalymatch_astro.classifier.AnomalyClassifier` does before its network
     (see `~anomalymatch_astro.classifier.AnomalyClassifier.prepare_batch`); a free function
-    so that loader worker processes can run it without the model.
+    so that it can run without the model.  The normalisation and the resize run batched in
+    torch (`~anomalymatch_astro.normalization.normalize_tensor`) on ``device``: loader workers
+    only read raw pixels, and the device does the arithmetic.  A normaliser without a torch
+    version (``interval="zscale"``) runs the numpy `~anomalymatch_astro.normalization.Normalizer`
+    on the CPU instead (logged once), so scores never change with the route.
 
     Parameters
     ----------
-    pixels : `numpy.ndarray`
-        Raw cutout pixels.
+    pixels : `numpy.ndarray` or `torch.Tensor`
+        Raw cutout pixels, float32 or the stored dtype.
     normalizer : `~anomalymatch_astro.normalization.Normalizer` or dict
         The classifier's normaliser.
     image_size : int
         Network input size.
     normalized : bool, optional
         The pixels were already normalised (skip the normaliser).
+    device : str or `torch.device`, optional
+        Where the work runs and the result lives (default: the CPU).
 
     Returns
     -------
     `torch.Tensor`
-        float32 (n, C, image_size, image_size), on the CPU.
+        float32 (n, C, image_size, image_size), on ``device``.
 
     Examples
     --------
@@ -62,12 +69,32 @@ def prepare_batch(pixels, *, normalizer, image_size, normalized=False):
 
     if isinstance(normalizer, dict):
         normalizer = Normalizer.from_dict(normalizer)
-    if not normalized:
-        pixels = normalizer(pixels)
-    x = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))
+    device = torch.device("cpu") if device is None else torch.device(device)
+    on_device = normalized or tensor_supported(normalizer)
+    if not on_device:
+        _log_numpy_fallback(normalizer)
+        pixels = normalizer(pixels.cpu().numpy() if isinstance(pixels, torch.Tensor) else pixels)
+    if isinstance(pixels, torch.Tensor):
+        x = pixels
+    else:
+        x = torch.from_numpy(np.ascontiguousarray(pixels))
+    x = x.to(device, non_blocking=True)
+    if on_device and not normalized:
+        x = normalize_tensor(x, normalizer)
+    x = x.to(torch.float32)
     if tuple(x.shape[-2:]) != (image_size, image_size):
         x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", antialias=True, align_corners=False)
     return x
+
+
+_FALLBACK_LOGGED = set()
+
+
+def _log_numpy_fallback(normalizer):
+    key = normalizer.to_json()
+    if key not in _FALLBACK_LOGGED:
+        _FALLBACK_LOGGED.add(key)
+        log.info("%r has no torch version: normalising with numpy on the CPU (same scores, slower)", normalizer)
 
 
 def is_normalized(cutouts):
@@ -232,7 +259,9 @@ def score_set(clf, cutouts, *, batch_size, precision, channels_last, progress):
     )
     with clf.inference(precision=precision, channels_last=channels_last) as predict:
         for rows, pix in batches:
-            x = prepare_batch(pix, normalizer=clf.normalizer, image_size=clf.image_size, normalized=normalized)
+            x = prepare_batch(
+                pix, normalizer=clf.normalizer, image_size=clf.image_size, normalized=normalized, device=clf.device
+            )
             out[rows] = predict(x).float().cpu().numpy()
     return out
 
@@ -248,8 +277,10 @@ def embed_set(clf, cutouts, *, batch_size, stages):
     parts = []
     with torch.inference_mode():
         for _, pix in cutouts.iter_batches(batch_size=batch_size):
-            x = prepare_batch(pix, normalizer=clf.normalizer, image_size=clf.image_size, normalized=normalized)
-            parts.append(features(clf, model, x.to(clf.device), stages=stages).float().cpu().numpy())
+            x = prepare_batch(
+                pix, normalizer=clf.normalizer, image_size=clf.image_size, normalized=normalized, device=clf.device
+            )
+            parts.append(features(clf, model, x, stages=stages).float().cpu().numpy())
     if not parts:
         return np.zeros((0, sum(clf.feature_widths(stages=stages))), np.float32)
     return np.concatenate(parts).astype(np.float32, copy=False)

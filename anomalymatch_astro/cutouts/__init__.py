@@ -3,6 +3,8 @@
 from ._collection import CutoutSet, concatenate, default_ids
 from ._extract import make_cutouts, parse_positions
 from ._io import ImageInput, parse_image, parse_images
+from ._neighbours import mask_neighbours
+from ._sizes import cutout_sizes
 from ._wcs import cutout_wcs
 
 __all__ = [
@@ -15,4 +17,6 @@ __all__ = [
     "ImageInput",
     "parse_image",
     "parse_images",
+    "mask_neighbours",
+    "cutout_sizes",
 ]

@@ -31,6 +31,7 @@ from ..utils import progress_bar
 from ..utils.exceptions import InvalidInputError, NonFinitePixelsWarning, NoOverlapError, PartialOverlapWarning
 from ._collection import CutoutSet, _check_ids, default_ids
 from ._io import parse_images
+from ._sizes import cut_per_object
 from ._wcs import _cutout_shape, _grid_offset, _same_frame, cutout_wcs
 
 __all__ = ["make_cutouts", "parse_positions"]
@@ -236,6 +237,7 @@ def make_cutouts(
     fill_value=np.nan,
     chunk_size=256,
     progress=True,
+    output_size=None,
 ):
     """Cut multi-band cutouts at sky positions, every band on one pixel grid.
 
@@ -248,8 +250,10 @@ def make_cutouts(
     positions : `~astropy.coordinates.SkyCoord` or `~astropy.table.Table`
         Cutout centres; a table needs ``ra``/``dec`` (or a SkyCoord) column and its other
         columns (e.g. truth, magnitudes) are carried into the cutouts' metadata.
-    size : int, (int, int) or `~astropy.units.Quantity`
-        Cutout size in pixels of the grid (ny, nx), or as an angle.
+    size : int, (int, int), `~astropy.units.Quantity`, array or str
+        Cutout size in pixels of the grid (ny, nx), or as an angle.  With ``output_size``,
+        also one size per position (an angle or pixel array, e.g. from `cutout_sizes`) or
+        the name of a column of the position table holding them.
     ids : sequence or str, optional
         Object ids, or the name of the table column holding them (default: ``id``
         column if present, else ``obj0...``).
@@ -273,6 +277,12 @@ def make_cutouts(
         Positions processed together (bounds memory).
     progress : bool, optional
         Show a progress bar.
+    output_size : int or (int, int), optional
+        Cut every object at its own ``size`` and resample it to this common grid (pixels),
+        conserving flux: each output pixel is the area-weighted sum of the input pixels it
+        covers, so a cutout's total flux is kept.  Each row then carries its own WCS
+        (``cutout_wcs`` column) and the grid shape it was cut at (``cut_shape``).  Default:
+        no resampling, every cutout is ``size`` pixels of the grid.
 
     Returns
     -------
@@ -306,23 +316,18 @@ def make_cutouts(
     if on_missing not in _ON_MISSING:
         msg = f"on_missing must be one of {_ON_MISSING}, got {on_missing!r}"
         raise InvalidInputError(msg)
+    if isinstance(size, str) and output_size is None:
+        msg = f"size={size!r} names a column of per-object sizes; give output_size= (the common grid in pixels) too"
+        raise InvalidInputError(msg)
     coords, obj_ids, extra = parse_positions(positions, ids=ids)
     parsed = parse_images(images)
+    options = {"reference_band": reference_band, "grid_wcs": grid_wcs, "reproject": reproject}
+    options.update(on_missing=on_missing, fill_value=fill_value, chunk_size=chunk_size, progress=progress)
     try:
-        return _make_cutouts(
-            parsed,
-            coords,
-            obj_ids,
-            extra,
-            size,
-            reference_band=reference_band,
-            grid_wcs=grid_wcs,
-            reproject=reproject,
-            on_missing=on_missing,
-            fill_value=fill_value,
-            chunk_size=chunk_size,
-            progress=progress,
-        )
+        if output_size is not None:  # each object at its own size, resampled to one grid (_sizes)
+            obj_ids = default_ids(len(coords)) if obj_ids is None else obj_ids
+            return cut_per_object(_make_cutouts, parsed, coords, obj_ids, extra, size, output_size, **options)
+        return _make_cutouts(parsed, coords, obj_ids, extra, size, **options)
     finally:
         for image in parsed.values():
             image.close()

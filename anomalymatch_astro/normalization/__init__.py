@@ -2,5 +2,6 @@
 
 from ._display import lupton_rgb, make_rgb
 from ._stretch import INTERVALS, STRETCHES, Normalizer
+from ._torch import normalize_tensor, tensor_supported
 
-__all__ = ["Normalizer", "STRETCHES", "INTERVALS", "lupton_rgb", "make_rgb"]
+__all__ = ["Normalizer", "STRETCHES", "INTERVALS", "normalize_tensor", "tensor_supported", "lupton_rgb", "make_rgb"]

@@ -42,13 +42,18 @@ def _worker_classifier(model_dir, model_hash, threads):
 
 def _score_block(model_dir, model_hash, cutouts_path, start, stop, batch_size, threads, precision="auto"):
     """Dask task: score rows [start, stop) of a CutoutSet file; returns (start, scores, worker pid)."""
+    from ..classifier import prepare_batch  # torch: imported on the worker, not with scoring
+
     clf = _worker_classifier(model_dir, model_hash, threads)
     cutouts = CutoutSet.from_hdf5(cutouts_path)[start:stop]
     normalized = (cutouts.meta or {}).get("normalizer") is not None
     out = np.empty(len(cutouts), dtype=np.float64)
     with clf.inference(precision=precision) as predict:
         for rows, pixels in cutouts.iter_batches(batch_size=batch_size):
-            out[rows] = predict(clf.prepare_batch(pixels, normalized=normalized)).float().cpu().numpy()
+            x = prepare_batch(
+                pixels, normalizer=clf.normalizer, image_size=clf.image_size, normalized=normalized, device=clf.device
+            )
+            out[rows] = predict(x).float().cpu().numpy()
     return start, out, os.getpid()
 
 

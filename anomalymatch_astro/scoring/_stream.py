@@ -1,9 +1,13 @@
 """Streaming, resumable scoring of a CutoutSet (HDF5 shards) or of FITS mosaics + a catalogue.
 
-Loader workers (a torch `~torch.utils.data.DataLoader`) read batches from the HDF5
-shards, normalise and resize them off the main thread; the main thread only runs the
-network through the classifier's own inference path (`~anomalymatch_astro.classifier.AnomalyClassifier.inference`: on a
-GPU channels-last memory layout and bfloat16 autocast, optionally ``torch.compile``).
+Loader workers (a torch `~torch.utils.data.DataLoader`) only read: they return raw pixel
+batches (float32, or the stored dtype) from the HDF5 shards.  The normalisation and the
+resize run batched in torch on the model's device (`~anomalymatch_astro.classifier.prepare_batch`
+with ``device=``), then the network runs through the classifier's own inference path
+(`~anomalymatch_astro.classifier.AnomalyClassifier.inference`: on a GPU channels-last memory
+layout and bfloat16 autocast, optionally ``torch.compile``).  When the model runs on the CPU
+with loader workers, the workers run the same torch preparation themselves (the CPU is the
+device, and the workers are more cores): the scores are the same either way.
 Results go batch by batch to a `ScoreStore`, so an interrupted run continues where it
 stopped and gives the same scores.
 """
@@ -24,16 +28,40 @@ __all__ = ["score_cutouts", "score_images"]
 log = logging.getLogger(__name__)
 
 
-class _CutoutBatches:
-    """Map-style dataset: item k = (k, prepared tensor of batch k) of a CutoutSet."""
+def _raw_tensor(pixels):
+    """Raw pixels as a CPU tensor for the loader (float32, or a narrower float as stored)."""
+    import torch  # imported where the batch is made, not with scoring
 
-    def __init__(self, cutouts, batch_size, normalizer, image_size, batches):
+    pixels = np.asarray(pixels)
+    if pixels.dtype.kind != "f" or pixels.dtype.itemsize > 4:
+        pixels = pixels.astype(np.float32)
+    return torch.from_numpy(np.ascontiguousarray(pixels))
+
+
+class _Batches:
+    """Map-style dataset of batches: raw pixels, or prepared ones when ``prepare`` is set.
+
+    ``prepare`` holds the keyword arguments of ``prepare_batch``.
+    """
+
+    prepare = None
+
+    def _out(self, k, pixels):
+        raw = _raw_tensor(pixels)
+        if self.prepare is None:
+            return k, raw
+        from ..classifier import prepare_batch
+
+        return k, prepare_batch(raw, **self.prepare)
+
+
+class _CutoutBatches(_Batches):
+    """Map-style dataset: item k = (k, raw pixels of batch k) of a CutoutSet."""
+
+    def __init__(self, cutouts, batch_size, batches):
         self.cutouts = cutouts
         self.batch_size = batch_size
-        self.normalizer = normalizer.to_dict()
-        self.image_size = image_size
         self.batches = list(batches)
-        self.normalized = (cutouts.meta or {}).get("normalizer") is not None
 
     def __len__(self):
         return len(self.batches)
@@ -41,25 +69,18 @@ class _CutoutBatches:
     def __getitem__(self, item):
         k = self.batches[item]
         rows = np.arange(k * self.batch_size, min((k + 1) * self.batch_size, len(self.cutouts)))
-        pixels = self.cutouts[rows].data
-        from ..classifier import prepare_batch  # torch: imported where the batch is made, not with scoring
-
-        return k, prepare_batch(
-            pixels, normalizer=self.normalizer, image_size=self.image_size, normalized=self.normalized
-        )
+        return self._out(k, self.cutouts[rows].data)
 
 
-class _ImageBatches:
-    """Map-style dataset: item k = (k, prepared tensor) of cutouts made on the fly from FITS images."""
+class _ImageBatches(_Batches):
+    """Map-style dataset: item k = (k, raw pixels) of cutouts made on the fly from FITS images."""
 
-    def __init__(self, images, coords, ids, size, batch_size, normalizer, image_size, batches, make_kwargs):
+    def __init__(self, images, coords, ids, size, batch_size, batches, make_kwargs):
         self.images = images
         self.coords = coords
         self.ids = ids
         self.size = size
         self.batch_size = batch_size
-        self.normalizer = normalizer.to_dict()
-        self.image_size = image_size
         self.batches = list(batches)
         self.make_kwargs = make_kwargs
 
@@ -72,19 +93,27 @@ class _ImageBatches:
         cutouts = make_cutouts(
             self.images, self.coords[rows], self.size, ids=self.ids[rows], progress=False, **self.make_kwargs
         )
-        from ..classifier import prepare_batch
-
-        return k, prepare_batch(cutouts.data, normalizer=self.normalizer, image_size=self.image_size)
+        return self._out(k, cutouts.data)
 
 
 def _first(batch):
     return batch[0]
 
 
-def _run(classifier, dataset, store, *, num_workers, precision, channels_last, compile_model, progress):
+def _run(classifier, dataset, store, *, normalized, num_workers, precision, channels_last, compile_model, progress):
     from torch.utils.data import DataLoader
 
+    from ..classifier import prepare_batch
+
     use_cuda = classifier.device.type == "cuda"
+    prepare = {
+        "normalizer": classifier.normalizer,
+        "image_size": classifier.image_size,
+        "normalized": normalized,
+        "device": classifier.device,
+    }
+    if num_workers and classifier.device.type == "cpu":
+        dataset.prepare = prepare  # the workers are CPU cores too: they prepare, the main process predicts
     n_done = 0
     start = time.perf_counter()
     loader = DataLoader(
@@ -98,7 +127,8 @@ def _run(classifier, dataset, store, *, num_workers, precision, channels_last, c
         multiprocessing_context="fork" if num_workers and os.name == "posix" else None,
     )
     with classifier.inference(precision=precision, channels_last=channels_last, compile=compile_model) as predict:
-        for k, x in progress_bar(loader, total=len(dataset), desc="scoring", progress=progress, unit="batch"):
+        for k, raw in progress_bar(loader, total=len(dataset), desc="scoring", progress=progress, unit="batch"):
+            x = raw if dataset.prepare is not None else prepare_batch(raw, **prepare)
             store.write(int(k), predict(x).float().cpu().numpy())
             n_done += len(x)
     seconds = time.perf_counter() - start
@@ -141,7 +171,8 @@ def score_cutouts(
     batch_size : int, optional
         Cutouts per forward pass (and unit of resumption).
     num_workers : int, optional
-        Loader processes that read, normalise and resize batches (0: in the main process).
+        Loader processes that read raw batches (0: in the main process); the normalisation
+        and the resize run on the classifier's device.
     precision : {"auto", "bf16", "fp16", "fp32"}, optional
         Autocast precision; ``"auto"`` is bf16 on a GPU and fp32 on the CPU.  Batches go
         through the classifier's own path
@@ -194,11 +225,12 @@ def score_cutouts(
         if len(pending) < store.n_batches:
             log.info("resuming: %d of %d batches already scored", store.n_batches - len(pending), store.n_batches)
         if len(pending):
-            dataset = _CutoutBatches(cutouts, batch_size, classifier.normalizer, classifier.image_size, pending)
+            dataset = _CutoutBatches(cutouts, batch_size, pending)
             _run(
                 classifier,
                 dataset,
                 store,
+                normalized=(cutouts.meta or {}).get("normalizer") is not None,
                 num_workers=num_workers,
                 precision=precision,
                 channels_last=channels_last,
@@ -226,7 +258,8 @@ def score_images(
     """Score objects straight from FITS mosaics + positions, cutting inside the loader workers.
 
     No CutoutSet is materialised: each loader worker cuts its batch with
-    `~anomalymatch_astro.make_cutouts` (memory-mapped reads), normalises and resizes it.
+    `~anomalymatch_astro.make_cutouts` (memory-mapped reads); the normalisation and the resize
+    run on the classifier's device, as in `score_cutouts`.
 
     Parameters
     ----------
@@ -269,8 +302,6 @@ def score_images(
                 obj_ids,
                 size,
                 batch_size,
-                classifier.normalizer,
-                classifier.image_size,
                 pending,
                 make_kwargs,
             )
@@ -278,6 +309,7 @@ def score_images(
                 classifier,
                 dataset,
                 store,
+                normalized=False,
                 num_workers=num_workers,
                 precision=precision,
                 channels_last=None,

@@ -114,7 +114,9 @@ def read_json(path, *, error=ReadError, max_bytes=MAX_JSON_BYTES, max_depth=MAX_
 
 
 def check_declared_size(declared, available, *, source, what="data"):
-    """Raise `ReadError` when a file declares more bytes than it (or its size bound) can hold.
+    """Refuse a file that declares more bytes than it (or its size bound) can hold.
+
+    Raises `~anomalymatch_astro.utils.exceptions.ReadError` naming the file and what it declares.
 
     Parameters
     ----------

@@ -49,3 +49,29 @@ def test_works_for_any_number_of_bands():
     x = torch.rand(3, 5, 16, 16)
     assert strong_augment(x, generator=torch.Generator().manual_seed(0)).shape == (3, 5, 16, 16)
     assert weak_augment(torch.rand(0, 1, 16, 16)).shape == (0, 1, 16, 16)
+
+
+def _per_op_reference(x, generator, n_ops, magnitude):
+    """The strong view op by op (each op on the whole batch, then a select), as it was first written."""
+    from anomalymatch_astro.classifier._augment import _cutout
+
+    x = weak_augment(x, generator=generator)
+    names = list(STRONG_OPS)
+    keys = torch.rand(x.shape[0], len(names), generator=generator)
+    picked = torch.zeros(x.shape[0], len(names), dtype=torch.bool).scatter_(1, keys.argsort(dim=1)[:, :n_ops], True)
+    for k in torch.randperm(len(names), generator=generator).tolist():
+        if picked[:, k].any():
+            x = torch.where(picked[:, k, None, None, None], STRONG_OPS[names[k]](x, magnitude, generator), x)
+    return _cutout(x.clamp(0.0, 1.0), 0.25, generator)
+
+
+@pytest.mark.parametrize("n_ops", [1, 2, 3, 7])
+def test_batched_strong_view_equals_op_by_op(n_ops):
+    """Same seed, same transforms: the fused kernels draw the same numbers and give the same images."""
+    x = torch.rand(32, 3, 20, 20)
+    for seed in range(4):
+        got = strong_augment(x, generator=torch.Generator().manual_seed(seed), n_ops=n_ops, magnitude=0.8)
+        ref = _per_op_reference(x, torch.Generator().manual_seed(seed), n_ops, 0.8)
+        torch.testing.assert_close(got, ref, rtol=0, atol=2e-6)
+        again = strong_augment(x, generator=torch.Generator().manual_seed(seed), n_ops=n_ops, magnitude=0.8)
+        assert torch.equal(got, again)

@@ -129,3 +129,17 @@ def test_untrained_classifier_is_refused(trained):
     _, tmp = trained
     with pytest.raises(InvalidInputError, match="not trained"):
         score_cutouts(AnomalyClassifier(pretrained=False), tmp / "c.h5", progress=False)
+
+
+def test_torch_normaliser_scores_like_numpy(trained, monkeypatch):
+    """Old checkpoints score the same: the torch normaliser vs the numpy Normalizer on the same model."""
+    from anomalymatch_astro.classifier import _inference
+
+    clf, tmp = trained
+    lazy = CutoutSet.from_hdf5(tmp / "c.h5")
+    on_device = clf.score(lazy, batch_size=16, progress=False)
+    streamed = score_cutouts(clf, lazy, batch_size=16, progress=False)
+    monkeypatch.setattr(_inference, "tensor_supported", lambda normalizer: False)  # the numpy route of before
+    numpy_route = clf.score(lazy, batch_size=16, progress=False)
+    np.testing.assert_allclose(on_device, numpy_route, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(streamed, numpy_route, rtol=0, atol=1e-5)
