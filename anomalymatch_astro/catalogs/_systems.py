@@ -17,10 +17,10 @@ from astropy.coordinates import Angle
 from astropy.io import fits
 from astropy.table import QTable
 from astropy.wcs import WCS
-from astropy.wcs.utils import proj_plane_pixel_scales
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from ..cutouts import parse_pixel_scale
 from ..utils.exceptions import InvalidInputError
 from ._crossmatch import parse_radius, table_coords
 
@@ -36,17 +36,9 @@ def _pixel_scale(pixel_scale, meta):
     """Angle per pixel from ``pixel_scale`` (Quantity or WCS) or the table's ``grid_wcs`` meta."""
     if pixel_scale is None and "grid_wcs" in meta:
         pixel_scale = WCS(fits.Header.fromstring(str(meta["grid_wcs"])))
-    if isinstance(pixel_scale, WCS):
-        return float(np.mean(proj_plane_pixel_scales(pixel_scale.celestial))) * u.deg
     if pixel_scale is None:
         return None
-    scale = u.Quantity(pixel_scale)
-    if scale.unit.is_equivalent(u.deg / u.pix):
-        scale = scale * u.pix
-    if not scale.unit.is_equivalent(u.deg) or not scale.isscalar or scale.value <= 0:
-        msg = f"pixel_scale must be one positive angle per pixel (e.g. 0.13 * u.arcsec) or a WCS, got {pixel_scale!r}"
-        raise InvalidInputError(msg)
-    return scale.to(u.deg)
+    return parse_pixel_scale(pixel_scale)
 
 
 def _radii(table, radius, factor, pixel_scale):

@@ -4,7 +4,7 @@ from ._collection import CutoutSet, concatenate, default_ids
 from ._extract import make_cutouts, parse_positions
 from ._io import ImageInput, parse_image, parse_images
 from ._neighbours import mask_neighbours
-from ._sizes import cutout_sizes
+from ._sizes import cutout_sizes, parse_pixel_scale
 from ._wcs import cutout_wcs
 
 __all__ = [
@@ -19,4 +19,5 @@ __all__ = [
     "parse_images",
     "mask_neighbours",
     "cutout_sizes",
+    "parse_pixel_scale",
 ]

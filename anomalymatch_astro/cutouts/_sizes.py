@@ -23,21 +23,44 @@ from ..utils.exceptions import InvalidInputError
 from ._collection import CutoutSet
 from ._wcs import _cutout_shape, cutout_wcs
 
-__all__ = ["cutout_sizes"]
+__all__ = ["cutout_sizes", "parse_pixel_scale"]
 
 log = logging.getLogger(__name__)
 
 
-def _as_pixel_scale(pixel_scale):
+def parse_pixel_scale(pixel_scale):
+    """The angle per pixel of ``pixel_scale``: an angle, an angle per pixel, or a celestial WCS.
+
+    Parameters
+    ----------
+    pixel_scale : `~astropy.units.Quantity` or `~astropy.wcs.WCS`
+        E.g. ``0.13 * u.arcsec``, ``0.13 * u.arcsec / u.pix`` or the image's WCS (the mean of
+        its two axes' scales).
+
+    Returns
+    -------
+    `~astropy.units.Quantity`
+        A positive scalar angle in degrees.
+
+    Examples
+    --------
+    >>> import astropy.units as u
+    >>> from anomalymatch_astro.cutouts import parse_pixel_scale
+    >>> parse_pixel_scale(0.36 * u.arcsec / u.pix).to(u.arcsec)
+    <Quantity 0.36 arcsec>
+    """
     if isinstance(pixel_scale, WCS):
         return float(np.mean(proj_plane_pixel_scales(pixel_scale.celestial))) * u.deg
-    scale = u.Quantity(pixel_scale)
-    if scale.unit.is_equivalent(u.deg / u.pix):
+    try:
+        scale = u.Quantity(pixel_scale)
+    except TypeError:
+        scale = None
+    if scale is not None and scale.unit.is_equivalent(u.deg / u.pix):
         scale = scale * u.pix
-    if not scale.unit.is_equivalent(u.deg) or not scale.isscalar or scale.value <= 0:
+    if scale is None or not scale.unit.is_equivalent(u.deg) or not scale.isscalar or scale.value <= 0:
         msg = f"pixel_scale must be one positive angle per pixel (e.g. 0.13 * u.arcsec) or a WCS, got {pixel_scale!r}"
         raise InvalidInputError(msg)
-    return scale
+    return scale.to(u.deg)
 
 
 def _as_angle(value, scale, what):
@@ -108,7 +131,7 @@ def cutout_sizes(
     if not np.isfinite(factor) or factor <= 0:
         msg = f"factor must be a positive number, got {factor!r}"
         raise InvalidInputError(msg)
-    scale = None if pixel_scale is None else _as_pixel_scale(pixel_scale)
+    scale = None if pixel_scale is None else parse_pixel_scale(pixel_scale)
     radius = u.Quantity(catalog[column], dtype=np.float64)
     if scale_column is not None:
         if scale_column not in catalog.colnames:
