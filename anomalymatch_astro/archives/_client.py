@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import numpy as np
 from astropy import units as u
 
-from ..utils import progress_bar, replace_atomic, write_bytes_atomic, write_json_atomic
+from ..utils import progress_bar, replace_atomic, require, write_bytes_atomic, write_json_atomic
 from ..utils.exceptions import InvalidInputError, ServiceError
 from ._config import conf
 from ._http import HTTPClient, _full_url, _looks_like_votable, _Retryable
@@ -81,6 +81,7 @@ class ArchiveClient(HTTPClient):
     """
 
     def __init__(self, *, session=None, cache_dir=None, timeout=None, retries=None, rate_limit=None, backoff=None):
+        require("requests", feature="Archive access (ArchiveClient, anomalymatch-astro query)")
         super().__init__(session=session, timeout=timeout, retries=retries, rate_limit=rate_limit, backoff=backoff)
         self.cache_dir = os.fspath(cache_dir) if cache_dir is not None else _default_cache_dir()
 
@@ -181,7 +182,7 @@ class ArchiveClient(HTTPClient):
 
     # ------------------------------------------------------------------ searches
     def _pyvo_search(self, service_url, protocol, ra, dec, radius, *, tap_table, tap_async, maxrec):
-        import pyvo
+        pyvo = require("pyvo", feature=f"A {protocol.upper()} search")
 
         if protocol == "sia1":
             service = pyvo.dal.SIAService(service_url, session=self.session)
@@ -387,13 +388,13 @@ class ArchiveClient(HTTPClient):
             The cached FITS file.
         """
         from astropy.coordinates import Angle, Latitude, Longitude
-        from astroquery.hips2fits import conf as hips_conf
-        from astroquery.hips2fits import hips2fitsClass
+
+        hips2fits = require("astroquery.hips2fits", feature="HiPS cutouts (protocol='hips')")
 
         ny, nx = (int(size), int(size)) if np.isscalar(size) else (int(size[0]), int(size[1]))
         scale = u.Quantity(pixel_scale, u.deg)
         position = position.icrs
-        query = hips2fitsClass()
+        query = hips2fits.hips2fitsClass()
         payload = query.query(
             hips=hips,
             width=nx,
@@ -405,7 +406,7 @@ class ArchiveClient(HTTPClient):
             format="fits",
             get_query_payload=True,
         )
-        return self.download(server or hips_conf.server, params=payload)
+        return self.download(server or hips2fits.conf.server, params=payload)
 
 
 def _circle(position, radius):

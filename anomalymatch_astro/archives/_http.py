@@ -15,6 +15,7 @@ import threading
 import time
 from urllib.parse import urlencode
 
+from ..utils import require
 from ..utils.exceptions import ArchiveError, InvalidInputError, ServiceError
 from ._config import conf
 from ._votable import parse_votable
@@ -40,7 +41,7 @@ def network_errors():
         requests' timeout, connection and broken-transfer errors and the built-in
         ``ConnectionError`` and ``TimeoutError``.
     """
-    import requests
+    requests = require("requests", feature="talking to archives and VO services")
 
     return (
         requests.Timeout,
@@ -297,7 +298,7 @@ class HTTPClient:
 
 
 def _make_session(timeout, before_request):
-    import requests
+    requests = require("requests", feature="talking to archives and VO services")
 
     class _ClientSession(requests.Session):
         """A session that rate limits every request and gives it a default timeout (pyvo passes none)."""

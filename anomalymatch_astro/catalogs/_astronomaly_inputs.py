@@ -70,7 +70,7 @@ def features_array(features, ids):
         names = [n for n in features.colnames if n != "id"]
         if "id" in features.colnames:
             order = {str(i): k for k, i in enumerate(features["id"])}
-            missing = [i for i in ids if i not in order]
+            missing = [str(i) for i in ids if i not in order]
             if missing:
                 msg = f"{len(missing)} object(s) have no features: {missing[:10]}"
                 raise UnknownIDError(msg, ids=missing)

@@ -1,10 +1,15 @@
 """Write and read catalogues (FITS, VOTable, ECSV, Parquet, HDF5) so that they round-trip exactly.
 
-ECSV, HDF5 and Parquet keep SkyCoord columns and nested ``meta`` natively (astropy's
+HDF5 and Parquet keep SkyCoord columns and nested ``meta`` natively (astropy's
 ``serialize_meta``).  FITS keeps SkyCoord columns natively, but its header cannot hold nested
 values, so ``meta`` travels as one JSON keyword.  VOTable holds no mixin columns: each SkyCoord
-column is written as two float64 columns ``<name>_lon``/``<name>_lat`` (deg, in its frame) and
-rebuilt on read, and ``meta`` travels as JSON in an ``INFO`` element.  In every format a small
+column is written as two float64 columns ``<name>_lon``/``<name>_lat`` (deg, in its frame, with
+the UCDs ``pos.eq.ra``/``pos.eq.dec`` for ICRS) and rebuilt on read, and ``meta`` travels as JSON
+in an ``INFO`` element.  ECSV is written so that readers other than astropy (TOPCAT, STILTS) open
+it: its YAML header holds only standard tags, so SkyCoord columns are split into
+``<name>_lon``/``<name>_lat`` as for VOTable, Quantity columns are plain columns with a unit,
+and ``meta`` values that plain YAML cannot hold (tuples, numpy scalars, quantities) are written
+as their JSON equivalents.  In every format a small
 private record (``_IO_KEY``) says which columns were masked, so that empty strings, which some
 formats cannot tell from masked values, come back as empty strings.
 """
@@ -61,14 +66,14 @@ def _from_fits_safe(text):
 
 
 def _json_default(value):
+    if isinstance(value, u.Quantity):  # before ndarray: a Quantity is one, but has no tolist()
+        return value.to_string()
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, (set, tuple)):
         return list(value)
-    if isinstance(value, u.Quantity):
-        return value.to_string()
     return str(value)
 
 
@@ -115,7 +120,7 @@ def _split_skycoords(table):
         lon_name, lat_name = f"{name}_lon", f"{name}_lat"
         for new in (lon_name, lat_name):
             if new in table.colnames:
-                msg = f"cannot write the SkyCoord column {name!r} to VOTable: a column {new!r} exists"
+                msg = f"cannot write the SkyCoord column {name!r} as two columns: a column {new!r} exists"
                 raise InvalidInputError(msg)
         pos = table.colnames.index(name)
         table.remove_column(name)
@@ -195,10 +200,30 @@ def _write_format(out, path, fmt):
         out.meta = dict(meta)
         out.meta[_IO_KEY] = record
         out.write(path, format="hdf5", path=_HDF5_PATH, serialize_meta=True, overwrite=True)
+    elif fmt == "ecsv":
+        # No astropy-only YAML tags (!astropy.table.SerializedColumn ...): TOPCAT/STILTS refuse them.
+        record["coords"] = _split_skycoords(out)
+        plain = Table(out)  # Quantity columns -> columns with a unit
+        for spec in record["coords"].values():
+            if spec["frame"] == "icrs":
+                plain[spec["lon"]].meta["ucd"] = "pos.eq.ra"
+                plain[spec["lat"]].meta["ucd"] = "pos.eq.dec"
+        plain.meta = meta if _is_plain_yaml(meta) else json.loads(_to_json(meta))
+        plain.meta[_IO_KEY] = record
+        plain.write(path, format="ascii.ecsv", overwrite=True)
     else:
         out.meta = dict(meta)
         out.meta[_IO_KEY] = record
         out.write(path, format=_ASTROPY_FORMAT[fmt], overwrite=True)
+
+
+def _is_plain_yaml(value):
+    """Whether ``value`` is made only of what YAML writes without tags (str-keyed dicts, lists, scalars)."""
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain_yaml(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_is_plain_yaml(v) for v in value)
+    return value is None or type(value) in (str, int, float, bool)
 
 
 def _mark_ucds(resource_table, coords):
@@ -296,6 +321,7 @@ def read_table(path, *, format=None):
         else:
             table = QTable.read(path, format=_ASTROPY_FORMAT[fmt])
             record = table.meta.pop(_IO_KEY, {})
+            _join_skycoords(table, record.get("coords", {}))  # ECSV: SkyCoords travel as lon/lat columns
     except (OSError, ValueError, KeyError, VerifyError, MemoryError, RecursionError) as exc:
         msg = f"could not read the table {path!r} as {fmt}: {type(exc).__name__}: {exc}"
         raise ReadError(msg) from exc

@@ -31,6 +31,9 @@ TABLE_COLUMNS = (
     "bands",
 )
 
+#: Appended to a column of the cutouts table whose name the catalogue uses itself (``label`` -> ``label_catalog``).
+CLASH_SUFFIX = "_catalog"
+
 
 def _utc_now():
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -57,7 +60,7 @@ def _cutout_parts(cutouts):
 
 def _score_array(scores, ids):
     if isinstance(scores, Mapping):
-        missing = [i for i in ids if i not in scores]
+        missing = [str(i) for i in ids if i not in scores]
         if missing:
             msg = f"{len(missing)} object(s) have no score: {missing[:10]}; give one score per cutout"
             raise UnknownIDError(msg, ids=missing)
@@ -121,6 +124,24 @@ def _apply_records(records, known, label, source, time, cycle):
             cycle[row] = -1 if np.ma.is_masked(cyc) else int(cyc)
 
 
+def _add_user_columns(table, base, *, used):
+    """Append the columns of ``base`` not in ``used``; one named like a catalogue column gets ``_catalog`` appended."""
+    for name in base.colnames:
+        if name in used:
+            continue
+        new = name
+        if name in table.colnames or name in TABLE_COLUMNS:
+            new = f"{name}{CLASH_SUFFIX}"
+            if new in base.colnames or new in table.colnames:
+                msg = (
+                    f"the cutouts table has a column {name!r}, which the catalogue writes itself, and a "
+                    f"column {new!r} where it would be kept; rename one of them"
+                )
+                raise InvalidInputError(msg)
+            log.info("the column %r of the cutouts table is kept as %r (%r is the catalogue's own)", name, new, name)
+        table[new] = base[name]
+
+
 def scores_to_table(cutouts, scores, *, labels=None, label_records=None, provenance=None):
     """Make the catalogue of scored objects: one row per cutout, with labels and provenance.
 
@@ -149,7 +170,10 @@ def scores_to_table(cutouts, scores, *, labels=None, label_records=None, provena
         are known, ``score`` (float64), ``rank`` (1 = most anomalous), ``label``
         (``"anomaly"``, ``"normal"`` or ``""``), ``label_source``, ``label_time``,
         ``label_cycle`` (-1 when unlabelled), ``bands`` (comma-joined), then the other
-        columns of ``cutouts.table``.  ``meta`` holds ``anomalymatch_astro_version``,
+        columns of ``cutouts.table``.  A column of ``cutouts.table`` named like one of
+        these (e.g. the ``label`` of photutils' ``SourceCatalog``, or ``score``) is kept
+        under its name with ``_catalog`` appended (``label_catalog``); ``id`` and, when
+        both are present, ``ra``/``dec`` are the positions used above.  ``meta`` holds ``anomalymatch_astro_version``,
         ``created`` (UTC ISO time), ``bands``, ``n_objects`` and the ``provenance`` items.
 
     Examples
@@ -190,7 +214,8 @@ def scores_to_table(cutouts, scores, *, labels=None, label_records=None, provena
 
     table = QTable()
     table["id"] = ids
-    if "ra" in base.colnames and "dec" in base.colnames:
+    positions = "ra" in base.colnames and "dec" in base.colnames
+    if positions:
         ra = u.Quantity(base["ra"], u.deg) if getattr(base["ra"], "unit", None) else base["ra"] * u.deg
         dec = u.Quantity(base["dec"], u.deg) if getattr(base["dec"], "unit", None) else base["dec"] * u.deg
         ra = np.asarray(ra.to_value(u.deg), dtype=np.float64) * u.deg
@@ -205,12 +230,7 @@ def scores_to_table(cutouts, scores, *, labels=None, label_records=None, provena
     table["label_time"] = np.array(time.tolist(), dtype=str)
     table["label_cycle"] = cycle
     table["bands"] = np.array([",".join(bands)] * n, dtype=str)
-    for name in base.colnames:
-        if name in table.colnames or name in TABLE_COLUMNS:
-            if name not in ("id", "ra", "dec"):
-                log.debug("column %r of the cutouts table clashes with a catalogue column; skipped", name)
-            continue
-        table[name] = base[name]
+    _add_user_columns(table, base, used={"id", "ra", "dec"} if positions else {"id"})
     from ..utils._version import __version__
 
     meta = {

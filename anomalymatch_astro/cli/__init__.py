@@ -8,6 +8,7 @@ imported only when their subcommand runs, so ``--help`` stays fast.
 import argparse
 import importlib
 import logging
+import re
 import sys
 
 __all__ = ["main"]
@@ -69,11 +70,91 @@ def main(argv=None):
     try:
         return int(module.run(args) or 0)
     except AnomalyMatchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {for_command_line(str(exc), sub)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+#: ``np.str_('x')``, ``np.int64(3)``, ``np.float64(0.5)``: numpy 2's reprs of scalars, shown as ``'x'``, ``3``, ``0.5``.
+_NUMPY_SCALAR = re.compile(r"\bnp\.(?:str_|bytes_|u?int\d*|float\d*|bool_?)\(([^()]*)\)")
+#: ``pass overwrite=True``, ``on_missing='skip'``, ``soda=False``: a keyword argument in an API message.
+_KEYWORD = re.compile(r"(?P<pass>\b[Pp]ass )?\b(?P<name>[a-z][a-z0-9_]*)=(?P<value>True|False|'[^']*'|\"[^\"]*\")")
+
+
+def _options(parser):
+    """``{dest: action}`` of ``parser`` and of its subcommands' parsers (e.g. ``search init``)."""
+    found = {}
+    for action in parser._actions:  # argparse keeps no public list of its actions
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in action.choices.values():
+                for dest, sub_action in _options(subparser).items():
+                    found.setdefault(dest, sub_action)
+        elif action.option_strings:
+            found.setdefault(action.dest, action)
+    return found
+
+
+def _flag(name, value, options):
+    """The command-line form of the API keyword ``name=value``, or None when the command has no such option."""
+    long_options = {opt for action in options.values() for opt in action.option_strings if opt.startswith("--")}
+    if name == "mode" and value == "'a'":
+        return "--append" if "--append" in long_options else None
+    action = options.get(name)
+    if value in ("True", "False"):
+        wanted = value == "True"
+        if action is not None and action.nargs == 0 and action.const is wanted:
+            return action.option_strings[-1]
+        if action is not None and action.choices and {"yes", "no"} <= set(action.choices):
+            return f"{action.option_strings[-1]} {'yes' if wanted else 'no'}"
+        negated = f"--no-{name.replace('_', '-')}"
+        return negated if not wanted and negated in long_options else None
+    if action is None or action.nargs == 0 or (action.choices and value[1:-1] not in action.choices):
+        return None
+    return f"{action.option_strings[-1]} {value[1:-1]}"
+
+
+def for_command_line(message, parser=None):
+    """An API error message as a command-line user should read it.
+
+    numpy scalar reprs become plain values (``np.str_('XDF0002')`` -> ``'XDF0002'``) and,
+    where the command has the matching option, keyword arguments become its flags
+    (``pass overwrite=True`` -> ``use --overwrite``, ``on_missing='skip'`` ->
+    ``--on-missing skip``, ``mode='a'`` -> ``--append``).
+
+    Parameters
+    ----------
+    message : str
+        The message of a package exception.
+    parser : argparse.ArgumentParser, optional
+        The parser of the command that ran (keywords stay as they are without it).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> p = argparse.ArgumentParser()
+    >>> _ = p.add_argument("--overwrite", action="store_true")
+    >>> for_command_line("'a.fits' exists; pass overwrite=True to replace it", p)
+    "'a.fits' exists; use --overwrite to replace it"
+    >>> for_command_line("unknown id(s): [np.str_('XDF0002'), np.int64(7)]")
+    "unknown id(s): ['XDF0002', 7]"
+    """
+    message = _NUMPY_SCALAR.sub(lambda m: m.group(1), message)
+    if parser is None:
+        return message
+    options = _options(parser)
+
+    def replace(match):
+        flag = _flag(match["name"], match["value"], options)
+        if flag is None:
+            return match.group(0)
+        return {None: "", "pass ": "use ", "Pass ": "Use "}[match["pass"]] + flag
+
+    return _KEYWORD.sub(replace, message)
 
 
 def write_run_manifest(args, output, *, inputs=(), seeds=None, extra=None):

@@ -1,5 +1,7 @@
 """``anomalymatch-astro cutouts``: cut multi-band cutouts at catalogue positions into an HDF5 CutoutSet."""
 
+import os
+import re
 import time
 
 HELP = "cut multi-band cutouts out of FITS images at catalogue positions"
@@ -13,6 +15,28 @@ def _band_image(text):
         raise argparse.ArgumentTypeError(msg)
     band, path = text.split("=", 1)
     return band.strip(), path.strip()
+
+
+def _bands(pairs):
+    """``{band: path}`` from the ``--image`` pairs, refusing a band given twice."""
+    from ..utils.exceptions import InvalidInputError
+
+    images = {}
+    for band, path in pairs:
+        if band in images:
+            msg = (
+                f"--image gives the band {band!r} twice ({images[band]} and {path}); "
+                "give each band once, with its own name (e.g. --image g=g.fits --image r=r.fits)"
+            )
+            raise InvalidInputError(msg)
+        images[band] = path
+    return images
+
+
+def _file_of(path):
+    """The file of an ``--image`` path, without a ``[ext]`` suffix (for the run manifest)."""
+    match = re.match(r"^(.+)\[[^\[\]]+\]$", path)
+    return match.group(1) if match and not os.path.exists(path) else path
 
 
 def _size(text):
@@ -50,7 +74,9 @@ def add_arguments(parser):
         type=_band_image,
         required=True,
         metavar="BAND=PATH",
-        help="an image per band, in band order (repeat: --image g=g.fits --image r=r.fits)",
+        help="an image per band, in band order (repeat: --image g=g.fits --image r=r.fits); "
+        "choose a FITS extension with file.fits[2], file.fits[SCI] or file.fits[SCI,1] "
+        "(default: the first extension holding an image)",
     )
     parser.add_argument("--size", type=_size, default=64, help="cutout size in pixels, or an angle like 12arcsec")
     parser.add_argument("-o", "--output", required=True, help="output HDF5 CutoutSet")
@@ -76,9 +102,9 @@ def run(args):
     from ._outputs import check_output, write_cutout_set
 
     start = time.perf_counter()
+    images = _bands(args.image)
     check_output(args.output, overwrite=args.overwrite, append=args.append)  # before any work
     catalog = read_catalog(args.catalog)
-    images = dict(args.image)
     cutouts = make_cutouts(
         images,
         catalog,
@@ -89,7 +115,7 @@ def run(args):
         progress=not args.no_progress,
     )
     write_cutout_set(cutouts, args.output, overwrite=args.overwrite, append=args.append)
-    write_run_manifest(args, args.output, inputs=[args.catalog, *images.values()])
+    write_run_manifest(args, args.output, inputs=[args.catalog, *map(_file_of, images.values())])
     print(
         f"wrote {len(cutouts)} cutouts {cutouts.image_shape} in bands {list(cutouts.bands)} to {args.output} "
         f"({time.perf_counter() - start:.1f} s)"

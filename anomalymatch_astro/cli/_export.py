@@ -22,7 +22,12 @@ def add_arguments(parser):
         "-o", "--output", required=True, help="output file, or the bundle folder for --format astronomaly"
     )
     parser.add_argument("--cutouts", help="CutoutSet HDF5 file (needed for --format astronomaly)")
-    parser.add_argument("--top", type=positive_int, default=None, help="export only the N highest-scored objects")
+    parser.add_argument(
+        "--top",
+        type=positive_int,
+        default=None,
+        help="export only the N highest-ranked objects (tables and regions are written best first)",
+    )
     parser.add_argument(
         "--features",
         help="astronomaly: features as .npy (N, D) in the order of the cutouts file, or .h5 "
@@ -61,6 +66,17 @@ def _load_features(path, cutout_ids):
     raise InvalidInputError(msg)
 
 
+def _rank_order(table):
+    """Row order best first: by ``rank`` when the table has one, else by descending score; NaN last, ties kept."""
+    import numpy as np
+
+    if "rank" in table.colnames:
+        key = np.asarray(table["rank"], dtype=float)
+    else:
+        key = -np.asarray(table["score"], dtype=float)
+    return np.argsort(np.where(np.isfinite(key), key, np.inf), kind="stable")
+
+
 def _embed(cutouts):
     from ..classifier import AnomalyClassifier
 
@@ -82,10 +98,9 @@ def run(args):
         if name not in table.colnames:
             msg = f"{args.scores!r} has no {name!r} column (it has {table.colnames})"
             raise InvalidInputError(msg)
-    if args.top is not None:
-        order = np.argsort(-np.nan_to_num(np.asarray(table["score"], dtype=float), nan=-1.0), kind="stable")
-        table = table[order[: args.top]]
     fmt = args.format
+    if fmt != "astronomaly" or args.top is not None:  # Astronomaly ranks a bundle itself
+        table = table[_rank_order(table)[: args.top]]  # best first (--top: only the N best)
     if fmt == "astronomaly":
         if not args.cutouts:
             msg = "--format astronomaly needs --cutouts (the CutoutSet HDF5 file) for the images"

@@ -6,6 +6,7 @@ Like reproject's ``parse_input_data``: every public function that takes images c
 
 import logging
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 
@@ -211,16 +212,99 @@ def _from_hdu(hdu, source, hdul=None):
 
 def _first_image_hdu(hdul, source):
     for i, hdu in enumerate(hdul):
-        if isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)) and (
-            isinstance(hdu, fits.CompImageHDU) or hdu.header.get("NAXIS", 0) >= 2
-        ):
+        if _is_image_hdu(hdu):
             return i, hdu
     msg = f"{source} contains no image extension; give the HDU that holds the image"
     raise ReadError(msg)
 
 
+#: ``file.fits[2]``, ``file.fits[SCI]``, ``file.fits[SCI,1]``: the extension syntax of astropy and cfitsio.
+_EXTENSION = re.compile(r"^(?P<path>.+)\[(?P<ext>[^\[\]]+)\]$")
+
+
+def _split_extension(path):
+    """Split ``"file.fits[ext]"`` into ``("file.fits", ext)``, the cfitsio/astropy extension syntax.
+
+    ``ext`` is an int (``[2]``), a name (``[SCI]``) or a (name, version) tuple (``[SCI,1]``);
+    ``None`` when ``path`` has no such suffix or names an existing file (brackets and all).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file name, perhaps with an extension suffix.
+
+    Returns
+    -------
+    tuple
+        ``(path, ext)``.
+
+    Examples
+    --------
+    >>> _split_extension("image.fits[SCI,2]")
+    ('image.fits', ('SCI', 2))
+    >>> _split_extension("image.fits[1]")
+    ('image.fits', 1)
+    """
+    path = os.fspath(path)
+    match = _EXTENSION.match(path)
+    if match is None or os.path.exists(path):
+        return path, None
+    text = match["ext"].strip()
+    name, _, version = text.partition(",")
+    name, version = name.strip(), version.strip()
+    if not name:
+        msg = f"{path!r}: the extension in brackets is empty; give a number or a name, e.g. file.fits[1] or [SCI]"
+        raise InvalidInputError(msg)
+    if not version:
+        return match["path"], int(name) if name.lstrip("+-").isdigit() else name
+    if not version.lstrip("+-").isdigit():
+        msg = f"{path!r}: the extension version after the comma must be a whole number, e.g. file.fits[SCI,1]"
+        raise InvalidInputError(msg)
+    return match["path"], (name, int(version))
+
+
+def _hdu_summary(hdul):
+    parts = []
+    for i, hdu in enumerate(hdul):
+        kind = f"image of shape {tuple(hdu.shape)}" if _is_image_hdu(hdu) else type(hdu).__name__
+        parts.append(f"[{i}] {hdu.name or '-'}{f',{hdu.ver}' if hdu.ver > 1 else ''} ({kind})")
+    return "; ".join(parts)
+
+
+def _is_image_hdu(hdu):
+    return isinstance(hdu, fits.CompImageHDU) or (
+        isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU)) and hdu.header.get("NAXIS", 0) >= 2
+    )
+
+
+def _select_hdu(hdul, ext, source):
+    """The HDU ``ext`` of ``hdul``, or a `ReadError` listing the HDUs there are."""
+    try:
+        hdu = hdul[ext]
+    except (KeyError, IndexError) as exc:
+        msg = f"{source} has no extension [{_ext_text(ext)}]; it has: {_hdu_summary(hdul)}"
+        raise ReadError(msg) from exc
+    if not _is_image_hdu(hdu):
+        msg = (
+            f"the extension [{_ext_text(ext)}] of {source} holds no image ({type(hdu).__name__}, "
+            f"NAXIS={hdu.header.get('NAXIS', 0)}); its HDUs: {_hdu_summary(hdul)}"
+        )
+        raise ReadError(msg)
+    return hdu
+
+
+def _ext_text(ext):
+    return ",".join(str(e) for e in ext) if isinstance(ext, tuple) else str(ext)
+
+
 def _open_path(path, ext=None):
     path = os.fspath(path)
+    base, bracket = _split_extension(path)
+    if bracket is not None:
+        if ext is not None:
+            msg = f"{path!r} names an extension in brackets and ext={ext!r} is given too; give one of them"
+            raise InvalidInputError(msg)
+        path, ext = base, bracket
     if not os.path.exists(path):
         msg = f"FITS file {path!r} does not exist"
         raise ReadError(msg)
@@ -239,8 +323,8 @@ def _open_path(path, ext=None):
         if ext is None:
             ext, hdu = _first_image_hdu(hdul, repr(path))
         else:
-            hdu = hdul[ext]
-        image = _from_hdu(hdu, f"{os.path.basename(path)}[{ext}]", hdul=hdul)
+            hdu = _select_hdu(hdul, ext, repr(path))
+        image = _from_hdu(hdu, f"{os.path.basename(path)}[{_ext_text(ext)}]", hdul=hdul)
         _check_readable(image, path)
     except AnomalyMatchError:
         hdul.close()
@@ -276,11 +360,14 @@ def parse_image(image, *, ext=None):
     Parameters
     ----------
     image : str, os.PathLike, HDU, `~astropy.io.fits.HDUList`, `~astropy.nddata.NDData` or tuple
-        A FITS path (memory-mapped; tile-compressed ``.fz`` works), an image HDU, an
+        A FITS path (memory-mapped; tile-compressed ``.fz`` works; ``"file.fits[2]"``,
+        ``"file.fits[SCI]"`` or ``"file.fits[SCI,1]"`` choose the extension as in astropy
+        and cfitsio, unless a file of that very name exists), an image HDU, an
         HDUList (the first image extension is used), an NDData with a ``wcs``, or a
         tuple ``(array, wcs)`` where ``wcs`` is a `~astropy.wcs.WCS` or a header.
     ext : int or str, optional
-        The extension to use for paths and HDULists (default: the first with an image).
+        The extension to use for paths and HDULists (default: the first with an image); a
+        ``(name, version)`` tuple such as ``("SCI", 1)`` works too.
 
     Returns
     -------
@@ -303,8 +390,8 @@ def parse_image(image, *, ext=None):
         if ext is None:
             ext, hdu = _first_image_hdu(image, "HDUList")
         else:
-            hdu = image[ext]
-        return _from_hdu(hdu, f"HDUList[{ext}]")
+            hdu = _select_hdu(image, ext, "HDUList")
+        return _from_hdu(hdu, f"HDUList[{_ext_text(ext)}]")
     if isinstance(image, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)):
         return _from_hdu(image, type(image).__name__)
     if isinstance(image, NDData):

@@ -84,7 +84,7 @@ def _exclude_mask(exclude, n, ids):
             msg = f"ids must have one entry per score ({n}), got {ids.shape[0]}"
             raise InvalidInputError(msg)
         wanted = arr.astype(str)
-        unknown = sorted(set(wanted) - set(ids))
+        unknown = sorted(str(i) for i in set(wanted) - set(ids))
         if unknown:
             msg = f"{len(unknown)} excluded ids are not among the scored objects: {unknown[:10]}"
             raise UnknownIDError(msg, ids=unknown)

@@ -9,6 +9,7 @@ __all__ = ["require", "MissingDependencyError"]
 _EXTRA_OF = {
     "pyvo": "vo",
     "astroquery": "vo",
+    "requests": "vo",
     "regions": "catalogs",
     "dask": "distributed",
     "distributed": "distributed",

@@ -34,7 +34,7 @@ def test_export_tables(files, fmt, capsys):
     out = files / f"out.{EXT[fmt]}"
     assert main(["export", "--scores", str(files / "scores.ecsv"), "--format", fmt, "-o", str(out)]) == 0
     back = read_table(out)
-    assert back["id"].tolist() == ["007", "x1", "1.5", "1e3", "NGC 4993"]
+    assert back["id"].tolist() == ["007", "1e3", "1.5", "x1", "NGC 4993"]
     assert isinstance(back["coord"], SkyCoord)
     assert "wrote 5 rows" in capsys.readouterr().out
 

@@ -154,3 +154,42 @@ def test_failed_write_keeps_the_old_file(tmp_path, catalogue, fmt, monkeypatch):
         write_table(catalogue[:1], path, overwrite=True)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # no temporary file left
+
+
+def _ecsv_header(path):
+    import yaml
+
+    lines = path.read_text(encoding="utf-8").splitlines()
+    header = [line[2:] for line in lines if line.startswith("# ")][1:]  # after "# %ECSV 1.0" and "# ---"
+    return yaml.safe_load("\n".join(line for line in header if line != "---"))
+
+
+def test_ecsv_header_is_plain_yaml(tmp_path, catalogue):
+    """TOPCAT/STILTS read the ECSV header with a safe YAML loader: no astropy tags (SerializedColumn ...)."""
+    catalogue.meta["a_tuple"] = (1, 2)
+    catalogue.meta["a_numpy_value"] = np.float64(0.5)
+    catalogue.meta["a_quantity"] = 3 * u.arcsec
+    path = tmp_path / "cat.ecsv"
+    write_table(catalogue, path)
+    text = path.read_text(encoding="utf-8")
+    assert "!astropy" not in text and "!!python" not in text and "!numpy" not in text
+    header = _ecsv_header(path)  # a safe loader refuses every non-standard tag
+    columns = {c["name"]: c for c in header["datatype"]}
+    assert "coord" not in columns and columns["coord_lon"]["unit"] == "deg"
+    assert dict(columns["coord_lon"]["meta"]) == {"ucd": "pos.eq.ra"}
+    assert dict(columns["coord_lat"]["meta"]) == {"ucd": "pos.eq.dec"}
+    assert columns["flux"]["unit"] == "mJy" and columns["ra"]["unit"] == "deg"
+    back = read_table(path)  # the SkyCoord and Quantity columns come back
+    assert isinstance(back["coord"], SkyCoord) and back.colnames == catalogue.colnames
+    assert back["flux"].unit == u.mJy and isinstance(back["flux"], u.Quantity)
+    assert back.meta["a_tuple"] == [1, 2] and back.meta["a_numpy_value"] == 0.5
+    assert back.meta["a_quantity"] == "3.0 arcsec"  # as in FITS and VOTable: the JSON form
+
+
+def test_ecsv_written_by_older_versions_still_reads(tmp_path, catalogue):
+    """Before, ECSV kept SkyCoord columns as astropy's serialized mixins; such files still open."""
+    out = QTable(catalogue, copy=True)
+    out.meta["__anomalymatch_io__"] = {"masked": [], "columns": list(out.colnames)}
+    out.write(tmp_path / "old.ecsv", format="ascii.ecsv")
+    assert "!astropy.table.SerializedColumn" in (tmp_path / "old.ecsv").read_text()
+    assert_tables_identical(catalogue, read_table(tmp_path / "old.ecsv"))

@@ -166,3 +166,41 @@ def test_active_learning_style_records(cutouts):
     t = scores_to_table(cutouts, np.full(5, np.nan), label_records=records, provenance={"cycle": 0})
     assert np.all(np.isnan(t["score"])) and list(t["rank"]) == [1, 2, 3, 4, 5]
     assert t.meta["cycle"] == 0
+
+
+def test_user_columns_named_like_catalogue_columns_are_kept():
+    """photutils' SourceCatalog writes ``label``: it must not vanish behind the catalogue's own ``label``."""
+    extra = Table(
+        {
+            "label": [7, 8],
+            "score": [1.0, 2.0],
+            "rank": [5, 6],
+            "coord": ["x", "y"],
+            "bands": ["q", "w"],
+            "label_source": ["s", "t"],
+            "mag": [20.0, 21.0],
+        }
+    )
+    cs = CutoutSet.from_arrays(
+        np.zeros((2, 1, 4, 4)), ids=["a", "b"], bands=["r"], coords=SkyCoord([1, 2], [3, 4], unit="deg"), table=extra
+    )
+    t = scores_to_table(cs, [0.1, 0.9], labels={"b": "anomaly"})
+    assert list(t["label"]) == ["", "anomaly"] and list(t["label_catalog"]) == [7, 8]
+    assert list(t["score"]) == [0.1, 0.9] and list(t["score_catalog"]) == [1.0, 2.0]
+    assert list(t["rank"]) == [2, 1] and list(t["rank_catalog"]) == [5, 6]
+    assert list(t["coord_catalog"]) == ["x", "y"] and list(t["bands_catalog"]) == ["q", "w"]
+    assert list(t["label_source_catalog"]) == ["s", "t"] and list(t["mag"]) == [20.0, 21.0]
+    assert isinstance(t["coord"], SkyCoord)
+    assert list(t["ra"].to_value(u.deg)) == [1.0, 2.0]
+
+
+def test_table_input_keeps_label_and_lone_ra():
+    t = scores_to_table(Table({"id": ["a", "b"], "ra": [1.0, 2.0], "label": [3, 4]}), [0.5, 0.6])
+    assert list(t["label_catalog"]) == [3, 4]
+    assert list(t["ra_catalog"]) == [1.0, 2.0]  # no dec: not a position, but kept
+    assert "coord" not in t.colnames and "ra" not in t.colnames
+
+
+def test_clash_with_the_kept_name_is_refused():
+    with pytest.raises(InvalidInputError, match="'label_catalog' where it would be kept"):
+        scores_to_table(Table({"id": ["a"], "label": [1], "label_catalog": [2]}), [0.5])

@@ -65,3 +65,56 @@ def test_cutouts_command_error(tmp_path, capsys):
 def test_help_lists_commands(capsys):
     assert main([]) == 2
     assert "cutouts" in capsys.readouterr().out
+
+
+def _wcs():
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [150.0, 2.0]
+    wcs.wcs.crpix = [30.5, 30.5]
+    wcs.wcs.cdelt = [-0.2 / 3600, 0.2 / 3600]
+    return wcs
+
+
+def _catalog(tmp_path, wcs):
+    coords = wcs.pixel_to_world([20, 30], [30, 30])
+    Table({"id": ["a", "b"], "ra": coords.ra.deg, "dec": coords.dec.deg}).write(tmp_path / "cat.ecsv")
+    return str(tmp_path / "cat.ecsv")
+
+
+def test_cutouts_image_extension_syntax(tmp_path, capsys):
+    """``--image i=file.fits[2]`` and ``[SCI,2]`` pick that extension, not the first image."""
+    wcs = _wcs()
+    header = wcs.to_header()
+    fits.HDUList(
+        [
+            fits.PrimaryHDU(np.full((60, 60), 1, np.float32), header=header),
+            fits.ImageHDU(np.full((60, 60), 2, np.float32), header=header, name="SCI"),
+            fits.ImageHDU(np.full((60, 60), 3, np.float32), header=header, name="SCI", ver=2),
+        ]
+    ).writeto(tmp_path / "multi.fits")
+    multi = tmp_path / "multi.fits"
+    base = ["cutouts", "--catalog", _catalog(tmp_path, wcs), "--size", "8", "--no-progress"]
+    images = ["--image", f"g={multi}[2]", "--image", f"r={multi}[SCI]", "--image", f"i={multi}"]
+    assert main([*base, *images, "-o", str(tmp_path / "c.h5")]) == 0
+    cs = CutoutSet.from_hdf5(tmp_path / "c.h5")
+    assert [float(cs.data[0, k, 4, 4]) for k in range(3)] == [3.0, 2.0, 1.0]
+    manifest = (tmp_path / "c.h5.manifest.json").read_text()
+    assert str(multi) in manifest and "sha256" in manifest
+    capsys.readouterr()
+    assert main([*base, "--image", f"g={multi}[5]", "-o", str(tmp_path / "d.h5")]) == 1
+    err = capsys.readouterr().err
+    assert "has no extension [5]" in err and "[2] SCI,2" in err
+    assert not (tmp_path / "d.h5").exists()
+
+
+def test_cutouts_refuses_a_band_given_twice(tmp_path, capsys):
+    wcs = _wcs()
+    _write_image(tmp_path / "x.fits", wcs, 1.0)
+    _write_image(tmp_path / "y.fits", wcs, 2.0)
+    argv = ["cutouts", "--catalog", _catalog(tmp_path, wcs), "--no-progress", "-o", str(tmp_path / "c.h5")]
+    argv += ["--image", f"b={tmp_path / 'x.fits'}", "--image", f"b={tmp_path / 'y.fits'}"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "the band 'b' twice" in err and "x.fits" in err and "y.fits" in err
+    assert not (tmp_path / "c.h5").exists()

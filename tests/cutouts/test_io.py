@@ -139,3 +139,86 @@ def test_compressed_tiles_declaring_more_than_stored_are_refused(tmp_path):
     (tmp_path / "tile.fits").write_bytes(tile)
     with pytest.raises(ReadError, match="over the limit"):
         parse_image(tmp_path / "tile.fits")
+
+
+def _multi_extension(path):
+    header = _wcs().to_header()
+    fits.HDUList(
+        [
+            fits.PrimaryHDU(),
+            fits.ImageHDU(np.full((8, 8), 1, np.float32), header=header, name="SCI"),
+            fits.ImageHDU(np.full((8, 10), 2, np.float32), header=header, name="SCI", ver=2),
+            fits.BinTableHDU.from_columns([fits.Column("a", "E", array=[1.0])], name="CAT"),
+        ]
+    ).writeto(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("suffix", "value", "ext"),
+    [
+        ("", 1, "1"),
+        ("[1]", 1, "1"),
+        ("[2]", 2, "2"),
+        ("[SCI]", 1, "SCI"),
+        ("[sci,2]", 2, "sci,2"),
+        ("[ SCI , 2 ]", 2, "SCI,2"),
+    ],
+)
+def test_extension_syntax_in_paths(tmp_path, suffix, value, ext):
+    path = _multi_extension(tmp_path / "multi.fits")
+    image = parse_image(f"{path}{suffix}")
+    try:
+        assert np.all(np.asarray(image.data[:, :]) == value)
+        assert image.source == f"multi.fits[{ext}]"
+    finally:
+        image.close()
+    tupled = parse_image(path, ext=("SCI", 2))
+    assert tupled.shape == (8, 10)
+    tupled.close()
+
+
+@pytest.mark.parametrize(
+    ("suffix", "match"),
+    [
+        ("[7]", r"has no extension \[7\]; it has: \[0\] PRIMARY"),
+        ("[NOPE]", r"has no extension \[NOPE\]"),
+        ("[SCI,3]", r"has no extension \[SCI,3\]"),
+        ("[CAT]", r"the extension \[CAT\] of .* holds no image \(BinTableHDU"),
+        ("[0]", r"the extension \[0\] of .* holds no image \(PrimaryHDU"),
+    ],
+)
+def test_extension_syntax_errors(tmp_path, suffix, match):
+    path = _multi_extension(tmp_path / "multi.fits")
+    with pytest.raises(ReadError, match=match):
+        parse_image(f"{path}{suffix}")
+    with pytest.raises(ReadError, match="does not exist"):
+        parse_image(f"{tmp_path / 'other.fits'}{suffix}")
+
+
+def test_extension_syntax_bad_forms(tmp_path):
+    path = _multi_extension(tmp_path / "multi.fits")
+    with pytest.raises(InvalidInputError, match="empty"):
+        parse_image(f"{path}[ ]")
+    with pytest.raises(InvalidInputError, match="whole number"):
+        parse_image(f"{path}[SCI,x]")
+    with pytest.raises(InvalidInputError, match="give one of them"):
+        parse_image(f"{path}[1]", ext=2)
+
+
+def test_file_name_with_brackets_is_a_file(tmp_path):
+    """A file that really is called ``img[2].fits`` or ``img.fits[2]`` opens as that file."""
+    for name in ("img[2].fits", "img.fits[2]"):
+        fits.writeto(tmp_path / name, np.full((8, 8), 5, np.float32), header=_wcs().to_header())
+        image = parse_image(str(tmp_path / name))
+        assert image.source == f"{name}[0]" and np.all(np.asarray(image.data[:, :]) == 5)
+        image.close()
+
+
+def test_hdulist_extension_errors(tmp_path):
+    with fits.open(_multi_extension(tmp_path / "multi.fits")) as hdul:
+        assert parse_image(hdul, ext=("SCI", 2)).shape == (8, 10)
+        with pytest.raises(ReadError, match="has no extension"):
+            parse_image(hdul, ext=9)
+        with pytest.raises(ReadError, match="holds no image"):
+            parse_image(hdul, ext="CAT")
