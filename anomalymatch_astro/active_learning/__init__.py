@@ -12,6 +12,7 @@ from ._session import DEFAULT_HEAD, ActiveLearningSession
 from ._strategies import (
     STRATEGIES,
     decision_threshold,
+    first_per_system,
     select_diverse,
     select_mix,
     select_similar,
@@ -40,4 +41,5 @@ __all__ = [
     "select_mix",
     "select_similar",
     "unit_embeddings",
+    "first_per_system",
 ]

@@ -16,17 +16,10 @@ import numpy as np
 from ..embeddings import compute_embeddings, embedding_key, fit_pca, make_head
 from ..utils import label_word, parse_labels
 from ..utils.exceptions import InvalidInputError, LabelError, UnknownIDError
+from ._candidates import candidate_table, session_systems
+from ._grouping import system_columns
 from ._labels import LabelStore
-from ._strategies import (
-    STRATEGIES,
-    _column_mean,
-    decision_threshold,
-    select_diverse,
-    select_mix,
-    select_similar,
-    select_top,
-    select_uncertain,
-)
+from ._strategies import _column_mean, decision_threshold
 from ._training import TrainResult, combine_scores, fit_fast_head, fit_fixmatch, train_auroc
 from ._workdir import MODES, SessionWorkdir, recorded_cutouts_path
 
@@ -92,6 +85,18 @@ class ActiveLearningSession:
     embedding_blocks : list of int, optional
         The widths of the feature levels in ``embeddings`` (another session's
         `embedding_blocks`); None for a single level.
+    systems : None, False, str, array-like, `~astropy.units.Quantity` or dict, optional
+        How cutouts are grouped into systems (fragments of one object, close
+        neighbours), which `candidates` shows one entry each.  Default: the cutouts'
+        ``system`` column when they have one, else
+        `~anomalymatch_astro.catalogs.group_systems` on their sky positions with its
+        default radius (an eighth of the cutout side); no grouping for cutouts without
+        sky positions or pixel scale.  ``False``: no grouping.  A column name, or one
+        system id per cutout: that grouping.  An angle: the linking radius.  A dict:
+        keyword arguments of `~anomalymatch_astro.catalogs.group_systems` (``radius``,
+        ``segmentation``, ``wcs``, ``parents``, ``factor``, ``pixel_scale``).  The
+        grouping is computed once per session (on first use) and is not stored in the
+        workdir: give the same ``systems`` when reopening one.
 
     Notes
     -----
@@ -143,6 +148,7 @@ class ActiveLearningSession:
         batch_size=256,
         embeddings=None,
         embedding_blocks=None,
+        systems=None,
     ):
         if not (hasattr(cutouts, "ids") and hasattr(cutouts, "iter_batches")):
             msg = f"cutouts must be a CutoutSet, got {type(cutouts).__name__}"
@@ -167,6 +173,11 @@ class ActiveLearningSession:
         self._parts = {}
         self._threshold = 0.5
         self._last_mode = None
+        self._systems_spec = systems
+        self._systems_done = False
+        self._systems = None
+        if systems is not None:  # an explicit grouping is checked (and computed) now
+            self._get_systems()
 
         settings = {
             "default_mode": default_mode,
@@ -353,8 +364,12 @@ class ActiveLearningSession:
         return y
 
     # ------------------------------------------------------------------ labels
-    def label(self, labels, *, source="human", user=None):
+    def label(self, labels, *, source="human", user=None, members=False):
         """Record labels (one committed transaction).
+
+        Labelling an object labels that object only, also when it stands for a system
+        of several cutouts in `candidates`; its other members stay unlabelled (and the
+        system comes back with its next member) unless ``members=True``.
 
         Parameters
         ----------
@@ -363,6 +378,9 @@ class ActiveLearningSession:
         source : {"human", "import", "oracle"}, optional
         user : str, optional
             Overrides the session's user for these labels.
+        members : bool, optional
+            Also give each label to the unlabelled other members of the object's system
+            (see `ActiveLearningSession.systems`); labelled members keep their label.
 
         Raises
         ------
@@ -372,6 +390,14 @@ class ActiveLearningSession:
             Malformed labels (nothing is written).
         """
         parsed = parse_labels(labels, known_ids=self._ids)
+        systems = self._get_systems() if members else None
+        if parsed and systems is not None:
+            labelled = self.labelled_mask()
+            for obj_id, value in list(parsed.items()):
+                for row in np.flatnonzero(systems == systems[self._row[obj_id]]):
+                    other = str(self._ids[row])
+                    if not labelled[row] and other not in parsed:
+                        parsed[other] = value
         if parsed:
             self._store.add(parsed, source=source, user=self.user if user is None else user, cycle=self.cycle)
 
@@ -568,17 +594,20 @@ class ActiveLearningSession:
         self._workdir.save_scores(self._ids, scores, parts, threshold=threshold, mode=mode, cycle=cycle)
 
     # ------------------------------------------------------------------ candidates
-    def _rank_of(self, rows):
-        if self._scores is None:
-            return np.zeros(len(rows), dtype=np.int64)
-        key = np.where(np.isfinite(self._scores), -self._scores, np.inf)
-        order = np.argsort(key, kind="stable")
-        ranks = np.empty(len(order), dtype=np.int64)
-        ranks[order] = np.arange(1, len(order) + 1)
-        return ranks[rows]
+    def _get_systems(self):
+        return session_systems(self)
 
-    def candidates(self, n, *, strategy="top", like=None, pool=None):
-        """The next ``n`` unlabelled objects to look at.
+    @property
+    def systems(self):
+        """The system id of every cutout (int array aligned with the cutouts), or None without grouping.
+
+        Computed once, on first use (see the ``systems`` parameter).
+        """
+        systems = self._get_systems()
+        return None if systems is None else systems.copy()
+
+    def candidates(self, n, *, strategy="top", like=None, pool=None, group=True):
+        """The next ``n`` unlabelled objects to look at, one per system by default.
 
         Parameters
         ----------
@@ -593,64 +622,24 @@ class ActiveLearningSession:
             For ``"similar"``: the object id(s) to find more of.
         pool : int, optional
             For ``"diversity"`` and ``"mix"``: size of the top-scored pool (default ``max(5 n, 50)``).
+        group : bool, optional
+            Show one object per system (see `ActiveLearningSession.systems`): the ``n`` candidates are ``n``
+            distinct systems, each shown by its first unlabelled member in the
+            strategy's order, with the others listed in ``members``.  ``"similar"``
+            also leaves out the systems of the ``like`` objects.  ``False``: every
+            object on its own.  Without systems (no sky positions) both are the same.
 
         Returns
         -------
         `~astropy.table.QTable`
             Columns ``id``, ``score`` (NaN before training), ``rank`` (1 = highest
             score over all objects; 0 before training), and ``similarity`` for
-            ``"similar"``; in presentation order.  Pixels: ``session.cutouts[table["id"]]``.
+            ``"similar"``; in presentation order.  When grouped by system, also
+            ``system`` (the system id), ``n_members`` (its other cutouts, labelled or
+            not) and ``members`` (their ids, best score first, comma-separated).
+            Pixels: ``session.cutouts[table["id"]]``.
         """
-        from astropy.table import QTable
-
-        if strategy not in STRATEGIES:
-            msg = f"strategy must be one of {STRATEGIES}, got {strategy!r}"
-            raise InvalidInputError(msg)
-        n = int(n)
-        if n < 0:
-            msg = f"n must be >= 0, got {n}"
-            raise InvalidInputError(msg)
-        exclude = self.labelled_mask()
-        extra = {}
-        if strategy == "similar":
-            if like is None:
-                msg = 'strategy="similar" needs like=<id> or like=[ids]'
-                raise InvalidInputError(msg)
-            query = self.cutouts.index_of([like] if isinstance(like, str) else list(like))
-            rows, sim = select_similar(self.embeddings, query, n, exclude=exclude, center=self._center())
-            extra["similarity"] = sim
-        else:
-            if self._scores is None:
-                msg = f'strategy {strategy!r} needs scores; call session.train() first (or use "similar")'
-                raise InvalidInputError(msg)
-            if strategy == "top":
-                rows = select_top(self._scores, n, exclude=exclude)
-            elif strategy == "uncertainty":
-                rows = select_uncertain(self._scores, n, exclude=exclude, threshold=self._threshold)
-            elif strategy == "diversity":
-                rows = select_diverse(
-                    self._scores, self.embeddings, n, exclude=exclude, pool=pool, center=self._center()
-                )
-            else:
-                rows = select_mix(
-                    self._scores,
-                    self.embeddings,
-                    n,
-                    exclude=exclude,
-                    threshold=self._threshold,
-                    pool=pool,
-                    center=self._center(),
-                )
-        rows = np.asarray(rows, dtype=np.int64)
-        table = QTable()
-        table["id"] = self._ids[rows] if len(rows) else np.array([], dtype=str)
-        table["score"] = self._scores[rows] if self._scores is not None else np.full(len(rows), np.nan)
-        table["rank"] = self._rank_of(rows)
-        for name, values in extra.items():
-            table[name] = values
-        table.meta["strategy"] = strategy
-        table.meta["cycle"] = self.cycle
-        return table
+        return candidate_table(self, n, strategy, like, pool, group)
 
     # ------------------------------------------------------------------ output
     def provenance(self):
@@ -681,6 +670,9 @@ class ActiveLearningSession:
 
         Built by `~anomalymatch_astro.catalogs.scores_to_table`; scores are NaN
         before the first training.  Provenance (cycle, mode, model hash ...) is in ``meta``.
+        With systems (see `ActiveLearningSession.systems`), also ``system``, ``system_rank`` (1 = the system of
+        the best score), ``system_primary`` (the best-scored member of its system) and
+        ``system_size``, as `~anomalymatch_astro.catalogs.group_systems` writes them.
 
         Returns
         -------
@@ -689,9 +681,21 @@ class ActiveLearningSession:
         from ..catalogs import scores_to_table
 
         scores = self._scores if self._scores is not None else np.full(len(self._ids), np.nan)
-        return scores_to_table(
+        table = scores_to_table(
             self.cutouts, scores, label_records=self._store.current_records(), provenance=self.provenance()
         )
+        systems = self._get_systems()
+        if systems is not None:
+            rows = self.cutouts.index_of([str(i) for i in table["id"]])
+            rank, primary, size = system_columns(systems, scores)
+            spec = "system" if self._systems_spec is None else self._systems_spec
+            own = isinstance(spec, str) and spec == "system" and "system" in table.colnames
+            if not own:  # the cutouts' own system column, when the grouping came from it, is kept as it is
+                table["system"] = systems[rows]
+            table["system_rank"] = rank[rows]
+            table["system_primary"] = primary[rows]
+            table["system_size"] = size[rows]
+        return table
 
     def __repr__(self):
         where = self.workdir or "memory"

@@ -21,6 +21,11 @@ numbers; labelled rows (``exclude``) are never returned.
 ``similar``
     "Find more like this": nearest neighbours (cosine similarity of centred
     embeddings, maximum over the query objects) of given objects.
+
+Every strategy takes ``systems=``: one system id per object (fragments of one
+galaxy, close neighbours; see `~anomalymatch_astro.catalogs.group_systems`).  With
+it, at most one object per system is returned: the first of its system in the
+strategy's order (``diversity`` picks among the top-scored object of each system).
 """
 
 import numpy as np
@@ -36,6 +41,7 @@ __all__ = [
     "select_similar",
     "decision_threshold",
     "unit_embeddings",
+    "first_per_system",
 ]
 
 #: Strategy names accepted by `ActiveLearningSession.candidates`.
@@ -59,10 +65,50 @@ def _order_desc(values, mask):
     return rows[np.argsort(key, kind="stable")]
 
 
-def select_top(scores, n, *, exclude=None):
-    """Rows of the ``n`` highest-scored objects not in ``exclude``."""
+def _check_systems(systems, n_total):
+    """``systems`` as an int array of one id per object, or None."""
+    if systems is None:
+        return None
+    systems = np.asarray(systems)
+    if systems.shape != (n_total,) or systems.dtype.kind not in "iu":
+        msg = f"systems must hold one integer system id per object ({n_total}), got {systems.dtype} {systems.shape}"
+        raise InvalidInputError(msg)
+    return systems
+
+
+def first_per_system(rows, systems):
+    """The rows (in their order) that come first in their system; all of them when ``systems`` is None.
+
+    Parameters
+    ----------
+    rows : array-like of int
+        Rows in presentation order.
+    systems : array-like of int or None
+        One system id per object (indexed by row).
+
+    Returns
+    -------
+    numpy.ndarray
+        The subsequence of ``rows`` keeping the first row of each system.
+
+    Examples
+    --------
+    >>> from anomalymatch_astro.active_learning import first_per_system
+    >>> first_per_system([3, 2, 0, 1], [0, 0, 1, 1]).tolist()  # rows 0, 1 are one system, rows 2, 3 another
+    [3, 0]
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    if systems is None or len(rows) == 0:
+        return rows
+    _, first = np.unique(np.asarray(systems)[rows], return_index=True)
+    return rows[np.sort(first)]
+
+
+def select_top(scores, n, *, exclude=None, systems=None):
+    """Rows of the ``n`` highest-scored objects not in ``exclude`` (one per system with ``systems``)."""
     scores = np.asarray(scores, dtype=np.float64)
-    return _order_desc(scores, _available(len(scores), exclude))[:n]
+    systems = _check_systems(systems, len(scores))
+    return first_per_system(_order_desc(scores, _available(len(scores), exclude)), systems)[:n]
 
 
 def decision_threshold(scores, labels):
@@ -98,11 +144,13 @@ def decision_threshold(scores, labels):
     return float(np.median(cands[best])) if len(best) % 2 else float(cands[best[len(best) // 2]])
 
 
-def select_uncertain(scores, n, *, exclude=None, threshold=0.5):
-    """Rows of the ``n`` objects whose score is closest to ``threshold``."""
+def select_uncertain(scores, n, *, exclude=None, threshold=0.5, systems=None):
+    """Rows of the ``n`` objects whose score is closest to ``threshold`` (one per system with ``systems``)."""
     scores = np.asarray(scores, dtype=np.float64)
+    systems = _check_systems(systems, len(scores))
     dist = np.abs(scores - threshold)
-    return _order_desc(-np.where(np.isfinite(dist), dist, np.inf), _available(len(scores), exclude))[:n]
+    rows = _order_desc(-np.where(np.isfinite(dist), dist, np.inf), _available(len(scores), exclude))
+    return first_per_system(rows, systems)[:n]
 
 
 def unit_embeddings(embeddings, *, center=None):
@@ -129,7 +177,7 @@ def _column_mean(x):
     return x.mean(axis=0, dtype=np.float64).astype(np.float32)
 
 
-def select_diverse(scores, embeddings, n, *, exclude=None, pool=None, center=None):
+def select_diverse(scores, embeddings, n, *, exclude=None, pool=None, center=None, systems=None):
     """k-center greedy picks among the ``pool`` top-scored available objects.
 
     Distances are cosine distances of centred embeddings; only the pool's rows are
@@ -147,13 +195,15 @@ def select_diverse(scores, embeddings, n, *, exclude=None, pool=None, center=Non
         Size of the top-scored pool (default ``max(5 n, 50)``).
     center : array-like (D,), optional
         Centre of the embeddings (default: the column mean of a sample of rows).
+    systems : array-like of int, optional
+        One system id per object: the pool holds the top-scored object of each system.
 
     Returns
     -------
     numpy.ndarray
         Rows, first the top-scored of the pool.
     """
-    ordered = select_top(scores, len(scores), exclude=exclude)
+    ordered = select_top(scores, len(scores), exclude=exclude, systems=systems)
     pool = max(5 * n, 50) if pool is None else int(pool)
     cand = ordered[: max(pool, n)]
     if len(cand) <= n:
@@ -171,41 +221,49 @@ def select_diverse(scores, embeddings, n, *, exclude=None, pool=None, center=Non
     return cand[np.asarray(picks)]
 
 
-def select_mix(scores, embeddings, n, *, exclude=None, threshold=0.5, pool=None, center=None):
-    """``ceil(n/2)`` top-scored, the rest from uncertainty and diversity (see module docs)."""
+def select_mix(scores, embeddings, n, *, exclude=None, threshold=0.5, pool=None, center=None, systems=None):
+    """``ceil(n/2)`` top-scored, the rest from uncertainty and diversity (see module docs).
+
+    With ``systems``, each list keeps one object per system and a system already
+    chosen from one list is skipped in the others.
+    """
+    systems = _check_systems(systems, len(np.asarray(scores)))
     n_top = (n + 1) // 2
     n_rest = n - n_top
     n_unc = (n_rest + 1) // 2
     lists = [
-        (select_top(scores, len(scores), exclude=exclude), n_top),
-        (select_uncertain(scores, len(scores), exclude=exclude, threshold=threshold), n_unc),
+        (select_top(scores, len(scores), exclude=exclude, systems=systems), n_top),
+        (select_uncertain(scores, len(scores), exclude=exclude, threshold=threshold, systems=systems), n_unc),
     ]
     if embeddings is not None:
-        diverse = select_diverse(scores, embeddings, max(n, 1), exclude=exclude, pool=pool, center=center)
+        diverse = select_diverse(
+            scores, embeddings, max(n, 1), exclude=exclude, pool=pool, center=center, systems=systems
+        )
         lists.append((diverse, n_rest - n_unc))
     else:
         lists[1] = (lists[1][0], n_rest)
+    key = (lambda r: int(r)) if systems is None else (lambda r: int(systems[r]))
     chosen, seen = [], set()
     for rows, quota in lists:
         taken = 0
         for r in rows:
             if taken >= quota:
                 break
-            if int(r) not in seen:
-                seen.add(int(r))
+            if key(r) not in seen:
+                seen.add(key(r))
                 chosen.append(int(r))
                 taken += 1
     if len(chosen) < n:  # fill from the top list
         for r in lists[0][0]:
             if len(chosen) >= n:
                 break
-            if int(r) not in seen:
-                seen.add(int(r))
+            if key(r) not in seen:
+                seen.add(key(r))
                 chosen.append(int(r))
     return np.asarray(chosen, dtype=np.int64)
 
 
-def select_similar(embeddings, query_rows, n, *, exclude=None, center=None):
+def select_similar(embeddings, query_rows, n, *, exclude=None, center=None, systems=None):
     """The ``n`` objects most similar to the objects ``query_rows`` (which are excluded).
 
     Similarity is the cosine similarity of centred embeddings, computed in blocks
@@ -219,6 +277,8 @@ def select_similar(embeddings, query_rows, n, *, exclude=None, center=None):
     exclude : array-like, optional
     center : array-like (D,), optional
         Centre of the embeddings (default: the column mean of a sample of rows).
+    systems : array-like of int, optional
+        One system id per object: at most one object (the most similar) per system.
 
     Returns
     -------
@@ -231,6 +291,7 @@ def select_similar(embeddings, query_rows, n, *, exclude=None, center=None):
         msg = "give at least one object id in like= to find similar objects"
         raise InvalidInputError(msg)
     x = np.asarray(embeddings)
+    systems = _check_systems(systems, len(x))
     center = _column_mean(x) if center is None else np.asarray(center, dtype=np.float32)
     q = unit_embeddings(x[query_rows], center=center)
     sim = np.full(len(x), -np.inf)
@@ -239,5 +300,5 @@ def select_similar(embeddings, query_rows, n, *, exclude=None, center=None):
         sim[start : start + len(block)] = (block @ q.T).max(axis=1)
     mask = _available(len(x), exclude)
     mask[query_rows] = False
-    rows = _order_desc(sim, mask)[:n]
+    rows = first_per_system(_order_desc(sim, mask), systems)[:n]
     return rows, sim[rows]

@@ -24,6 +24,11 @@ def _workdir_argument(parser):
     parser.add_argument("--workdir", required=True, help="the search's workdir (made by 'search init')")
 
 
+def _group_argument(parser):
+    text = "one entry per object (default: one per system, the sources within 1/8 of a cutout side; see 'members')"
+    parser.add_argument("--no-group", action="store_true", help=text)
+
+
 def _add_init(sub):
     from ..active_learning import MODES
     from ..embeddings import HEADS
@@ -57,6 +62,7 @@ def _add_train(sub):
     p.add_argument("--iterations", type=positive_int, default=None, help="FixMatch steps (fixmatch and both modes)")
     p.add_argument("-n", type=positive_int, default=24, help="candidates in the cycle's gallery and table (default 24)")
     p.add_argument("--strategy", default="top", choices=TRAIN_STRATEGIES, help="candidate strategy (default top)")
+    _group_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -68,6 +74,7 @@ def _add_candidates(sub):
     p.add_argument("-n", type=positive_int, default=24, help="how many (default 24)")
     p.add_argument("--strategy", default="top", choices=STRATEGIES, help="candidate strategy (default top)")
     p.add_argument("--like", action="append", metavar="ID", help="for --strategy similar: an object id (repeat)")
+    _group_argument(p)
     p.add_argument("-o", "--output", help="write them to a table: .ecsv, .csv (with an empty label column), .fits ...")
     p.add_argument("--gallery", help="write a gallery PNG of them")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -155,11 +162,11 @@ def _label_counts(session):
     return words.count("anomaly"), words.count("normal")
 
 
-def _candidate_table(session, n, strategy, like=None):
-    """The next candidates with id, ra, dec, score, rank (and similarity)."""
+def _candidate_table(session, n, strategy, like=None, *, group=True):
+    """The next candidates with id, ra, dec, score, rank (and similarity; system, n_members, members when grouped)."""
     import numpy as np
 
-    cands = session.candidates(n, strategy=strategy, like=like)
+    cands = session.candidates(n, strategy=strategy, like=like, group=group)
     table = cands["id", "score", "rank"]
     coords = session.cutouts.coords
     if coords is not None and len(cands):
@@ -167,9 +174,11 @@ def _candidate_table(session, n, strategy, like=None):
         table.add_column(coords.ra.deg[rows], name="ra", index=1)
         table.add_column(coords.dec.deg[rows], name="dec", index=2)
         table["ra"].unit = table["dec"].unit = "deg"
-    if "similarity" in cands.colnames:
-        table["similarity"] = cands["similarity"]
+    for name in ("similarity", "system", "n_members", "members"):
+        if name in cands.colnames:
+            table[name] = cands[name]
     table.meta = {"strategy": strategy, "cycle": session.cycle, "workdir": session.workdir}
+    table.meta["grouped"] = bool(cands.meta.get("grouped", False))
     table["id"] = np.asarray(table["id"]).astype(str)
     return table
 
@@ -177,6 +186,9 @@ def _candidate_table(session, n, strategy, like=None):
 def _gallery(session, table, path, title):
     from ..visualization import plot_gallery
 
+    members = None
+    if "n_members" in table.colnames:  # one tile per system, captioned with the count of the others
+        members = {str(i): int(k) for i, k in zip(table["id"], table["n_members"])}
     fig = plot_gallery(
         session.cutouts,
         ids=list(table["id"]),
@@ -184,6 +196,8 @@ def _gallery(session, table, path, title):
         labels={str(i): f"#{int(r)}" for i, r in zip(table["id"], table["rank"])},
         ncols=8,
         title=title,
+        members=members,
+        group=False,  # the table has one entry per system already (or was asked for without grouping)
     )
     fig.savefig(path, dpi=110, format="png")
 
@@ -209,11 +223,15 @@ def _deg(value):
 
 
 def _print_rows(table, *, label=None):
-    print(f"  {'rank':>6} {'id':<16} {'ra':>11} {'dec':>11} {'score':>7}" + ("  label" if label else ""))
+    grouped = "n_members" in table.colnames
+    head = f"  {'rank':>6} {'id':<16} {'ra':>11} {'dec':>11} {'score':>7}" + ("  members" if grouped else "")
+    print(head + ("  label" if label else ""))
     for k, row in enumerate(table):
         ra = f"{_deg(row['ra']):11.6f}" if "ra" in table.colnames else f"{'':>11}"
         dec = f"{_deg(row['dec']):11.6f}" if "dec" in table.colnames else f"{'':>11}"
-        tail = f"  {label[k]}" if label else ""
+        more = int(row["n_members"]) if grouped else 0
+        tail = f"  {f'+{more}' if more else '':>7}" if grouped else ""
+        tail += f"  {label[k]}" if label else ""
         print(f"  {int(row['rank']):>6} {str(row['id']):<16} {ra} {dec} {float(row['score']):7.3f}{tail}")
 
 
@@ -310,7 +328,7 @@ def _train(args):
         if mode != "fixmatch" and not os.path.exists(os.path.join(workdir, "embeddings.h5")):
             print("the first training embeds every cutout once (cached in embeddings.h5); later ones take seconds")
         result = session.train(mode=args.mode, iterations=args.iterations, progress=not args.no_progress)
-        table = _candidate_table(session, args.n, args.strategy)
+        table = _candidate_table(session, args.n, args.strategy, group=not args.no_group)
         files = []
         with atomic_path(folder) as tmp:  # the cycle's files appear together or not at all
             os.makedirs(tmp)
@@ -362,7 +380,7 @@ def _candidates(args):
         if session.scores is None and args.strategy != "similar":
             msg = f"the search has no scores yet; run 'anomalymatch-astro search train --workdir {args.workdir}'"
             raise InvalidInputError(msg)
-        table = _candidate_table(session, args.n, args.strategy, like=args.like)
+        table = _candidate_table(session, args.n, args.strategy, like=args.like, group=not args.no_group)
         if args.output:
             _write_candidates(table, args.output, overwrite=args.overwrite)
         if args.gallery and len(table):

@@ -14,8 +14,8 @@ import numpy as np
 
 from ..normalization import STRETCHES
 from ..utils.exceptions import InvalidInputError
-from ._candidates import coord_columns, fetch_candidates, merge_candidates
-from ._links import sky_links
+from ._candidates import Systems, coord_columns, fetch_candidates, merge_candidates
+from ._links import tile_position
 from ._render import TileRenderer, score_histogram_png
 
 __all__ = ["Gallery", "ACTIONS", "LABEL_CHOICES"]
@@ -71,6 +71,11 @@ class Gallery:
     background_training : bool, optional
         Whether the ``"retrain"`` action of `dispatch` trains in a thread and
         returns at once (the standalone server) or blocks (the widget).
+    group : bool, optional
+        One tile per system (the session's `~anomalymatch_astro.active_learning.ActiveLearningSession.systems`:
+        fragments of one object, close neighbours), showing its first unlabelled member
+        with the count and list of the others.  Labelling a tile labels that object
+        only; the system comes back (with its next member) after a refresh.
 
     Examples
     --------
@@ -102,6 +107,7 @@ class Gallery:
         like=None,
         histogram=True,
         background_training=False,
+        group=True,
     ):
         from ..active_learning import MODES, STRATEGIES
 
@@ -132,6 +138,9 @@ class Gallery:
         self._undo = []  # ("label" | "skip", id) of this sitting
         self._ra, self._dec = coord_columns(session.cutouts)
         self._row = {obj_id: i for i, obj_id in enumerate(np.asarray(session.cutouts.ids).astype(str))}
+        self.group = bool(group)
+        systems = session.systems if self.group else None
+        self._systems = None if systems is None else Systems(systems, session.cutouts.ids, self._row)
         self._hist = None
         self._thread = None
         self._generation = 0  # bumped by each refresh: a slower, older one does not overwrite a newer one
@@ -161,12 +170,16 @@ class Gallery:
         if len(self._queue) >= n or self._exhausted:
             return 0
         labelled = self.session.labelled_mask()
-        pending = sum(1 for i in self._queue if not labelled[self._row[i]])
+        if self._systems is None:
+            pending = sum(1 for i in self._queue if not labelled[self._row[i]])
+        else:  # a queued system comes back from the session while any member is unlabelled
+            pending = self._systems.pending(self._queue, labelled)
         return pending + (n - len(self._queue))
 
     def _merge(self, found, want):
         """Append the new ids of ``found`` (from `fetch_candidates`) to the queue; under the lock."""
-        merge_candidates(self._queue, self._info, found)
+        system_of = None if self._systems is None else self._systems.system_of
+        merge_candidates(self._queue, self._info, found, system_of=system_of)
         if len(found[0]) < want:
             self._exhausted = True
 
@@ -186,7 +199,7 @@ class Gallery:
             generation, strategy, like = self._generation, self.strategy, self.like
         found, error = None, ""
         try:
-            found = fetch_candidates(self.session, self.page_size, strategy, like)
+            found = fetch_candidates(self.session, self.page_size, strategy, like, group=self.group)
         except Exception as exc:
             log.warning("could not get candidates: %s", exc)
             error = f"could not get candidates: {exc}"
@@ -220,7 +233,7 @@ class Gallery:
         need = (page + 1) * self.page_size
         with self._lock:
             generation, strategy, like, want = self._generation, self.strategy, self.like, self._wanted(need)
-        found = fetch_candidates(self.session, want, strategy, like) if want else None  # outside the lock
+        found = fetch_candidates(self.session, want, strategy, like, group=self.group) if want else None  # unlocked
         with self._lock:
             if found is not None and generation == self._generation:
                 self._merge(found, want)
@@ -479,7 +492,9 @@ class Gallery:
         dict
             Keys: ``version``, ``images``, ``tiles`` (``id``, ``rank``, ``score``,
             ``label`` ("anomaly" | "normal" | "skip" | None), ``ra``, ``dec``,
-            ``links``, ``error``, ``image`` when ``images``), ``page``,
+            ``links``, ``error``, ``n_members`` and ``members`` (the other objects of
+            the tile's system: ``id``, ``score``, ``label``; best score first),
+            ``image`` when ``images``), ``group``, ``page``,
             ``page_size``, ``more`` (a next page may exist), ``strategy``,
             ``strategies``, ``like``, ``view``, ``views``, ``stretch``,
             ``stretches``, ``mode``, ``modes``, ``counts``, ``cycle``, ``scored``,
@@ -494,27 +509,20 @@ class Gallery:
             if images and ids:
                 rendered, errors = self.renderer.render(ids, view=self.view, stretch=self.stretch)
             tiles = []
+            groups = self._systems if self._systems is not None and self._systems.any_members else None
+            scores = s.scores if groups is not None else None
             for obj_id in ids:
                 score, rank = self._info.get(obj_id, (float("nan"), 0))
-                row = self._row.get(obj_id)
                 tile = {
                     "id": obj_id,
                     "rank": int(rank),
                     "score": None if not np.isfinite(score) else round(float(score), 5),
                     "label": labels.get(obj_id, "skip" if obj_id in self._skipped else None),
-                    "ra": None,
-                    "dec": None,
-                    "links": {},
+                    **tile_position(self._ra, self._dec, self._row.get(obj_id)),
                     "error": errors.get(obj_id),
                 }
-                if self._ra is not None and row is not None:
-                    ra, dec = float(self._ra[row]), float(self._dec[row])
-                    if np.isfinite(ra) and np.isfinite(dec):
-                        tile["ra"], tile["dec"] = round(ra, 6), round(dec, 6)
-                        try:
-                            tile["links"] = sky_links(ra, dec)
-                        except InvalidInputError:
-                            tile["links"] = {}
+                tile["members"] = groups.members(obj_id, scores, labels) if groups is not None else []
+                tile["n_members"] = len(tile["members"])
                 if images:
                     tile["image"] = rendered.get(obj_id)
                 tiles.append(tile)
@@ -524,6 +532,7 @@ class Gallery:
                 "version": self.version,
                 "images": bool(images),
                 "tiles": tiles,
+                "group": self._systems is not None,
                 "page": self.page,
                 "page_size": self.page_size,
                 "more": bool(more),

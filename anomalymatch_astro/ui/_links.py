@@ -5,7 +5,7 @@ from urllib.parse import urlencode
 
 from ..utils.exceptions import InvalidInputError
 
-__all__ = ["sky_links", "SKY_LINKS"]
+__all__ = ["sky_links", "tile_position", "SKY_LINKS"]
 
 #: The services `sky_links` links to, in display order.
 SKY_LINKS = ("Legacy Survey", "ESASky", "SIMBAD")
@@ -57,3 +57,22 @@ def sky_links(ra, dec, *, radius_arcsec=10.0):
             }
         ),
     }
+
+
+def tile_position(ra, dec, row):
+    """``{"ra", "dec", "links"}`` of a gallery tile: the rounded position and links out, when known.
+
+    ``ra`` and ``dec`` are the arrays of every object (or None without positions), ``row``
+    the tile's row (or None).
+    """
+    out = {"ra": None, "dec": None, "links": {}}
+    if ra is None or row is None:
+        return out
+    r, d = float(ra[row]), float(dec[row])
+    if math.isfinite(r) and math.isfinite(d):
+        out["ra"], out["dec"] = round(r, 6), round(d, 6)
+        try:
+            out["links"] = sky_links(r, d)
+        except InvalidInputError:
+            out["links"] = {}
+    return out

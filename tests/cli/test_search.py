@@ -86,8 +86,9 @@ def test_full_loop(survey, workdir, tmp_path, capsys):
     png, ecsv = cycle1 / "candidates.png", cycle1 / "candidates.ecsv"
     assert png.stat().st_size > 10_000 and ecsv.exists()
     first = Table.read(ecsv)
-    assert first.colnames == ["id", "ra", "dec", "score", "rank"]
+    assert first.colnames == ["id", "ra", "dec", "score", "rank", "system", "n_members", "members"]
     assert len(first) == 12 and np.all(np.diff(first["score"]) <= 0)
+    assert len(set(first["system"])) == 12  # one entry per system (here every object is its own)
     assert str(first["ra"].unit) == "deg"
     before = {p: digest(p) for p in (png, ecsv)}
 
@@ -97,7 +98,7 @@ def test_full_loop(survey, workdir, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "5 candidates (top) after cycle 1" in text and f"wrote {out}" in text
     cands = Table.read(out, format="ascii.csv")
-    assert cands.colnames == ["id", "ra", "dec", "score", "rank", "label"]
+    assert cands.colnames == ["id", "ra", "dec", "score", "rank", "system", "n_members", "members", "label"]
     assert list(cands["id"]) == list(first["id"][:5])
 
     # look-alikes of a seed anomaly, with a gallery
@@ -316,3 +317,39 @@ def test_untrained_search_has_no_candidates(survey, tmp_path, capsys):
     table = Table.read(out)
     assert len(table) == 3 and list(table["rank"]) == [0, 0, 0] and np.all(np.isnan(table["score"]))
     assert "similarity" in table.colnames
+
+
+def test_candidates_grouped_by_system(survey, tmp_path, capsys):
+    """Every object catalogued twice (a deblended fragment 0.4" away): one entry per system, the other listed."""
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+
+    from anomalymatch_astro.catalogs import read_table
+
+    catalog = read_table(survey["catalog"])
+    coords = SkyCoord(catalog["ra"], catalog["dec"], unit="deg").directional_offset_by(45 * u.deg, 0.4 * u.arcsec)
+    fragments = Table({"id": [f"{i}_f" for i in catalog["id"]], "ra": coords.ra.deg, "dec": coords.dec.deg})
+    both = Table({"id": list(catalog["id"]), "ra": list(catalog["ra"]), "dec": list(catalog["dec"])})
+    for row in fragments:
+        both.add_row(row)
+    both.write(tmp_path / "crowded.ecsv")
+    images = [f"--image={path.stem.split('_')[-1]}={path}" for path in sorted(survey["catalog"].parent.glob("*.fits"))]
+    cutouts = tmp_path / "crowded.h5"
+    rc = run("cutouts", "--catalog", tmp_path / "crowded.ecsv", *images, "--size", "32", "-o", cutouts, "--no-progress")
+    assert rc == 0
+    workdir = tmp_path / "W"
+    init = ["search", "init", "--workdir", workdir, "--cutouts", cutouts, "--image-size", "32"]
+    assert run(*init, "--labels", survey["base"] / "seed_labels.csv") == 0
+    assert run("search", "train", "--workdir", workdir, "-n", "10", "--no-progress") == 0
+    table = Table.read(workdir / "cycle-1" / "candidates.ecsv")
+    assert len(table) == 10 and len(set(table["system"])) == 10
+    assert list(table["n_members"]) == [1] * 10
+    for obj_id, members in zip(table["id"], table["members"]):
+        assert members in (f"{obj_id}_f", str(obj_id).removesuffix("_f"))
+    capsys.readouterr()
+    out = tmp_path / "flat.ecsv"
+    assert run("search", "candidates", "--workdir", workdir, "-n", "10", "--no-group", "-o", out) == 0
+    assert "members" not in capsys.readouterr().out
+    flat = Table.read(out)
+    assert flat.colnames == ["id", "ra", "dec", "score", "rank"]
+    assert len({str(i).removesuffix("_f") for i in flat["id"]}) < 10  # without grouping: fragments and parents

@@ -184,3 +184,46 @@ def test_constructor_checks(session):
     g = Gallery(session, strategy="similar", like="src003")
     assert g.like == ["src003"]
     assert np.all([t["id"] != "src003" for t in g.state(images=False)["tiles"]])
+
+
+def test_one_tile_per_system_with_members(workdir):
+    """A system's tile carries its member count and the members' ids, scores and labels."""
+    ids = np.arange(96)
+    ids[[42, 43]] = 41  # src041 (an injected anomaly) and two neighbours are one system
+    session = ActiveLearningSession.open(workdir, user="tester", systems=ids)
+    try:
+        g = Gallery(session, page_size=8)
+        st = g.state()
+        json.dumps(st, allow_nan=False)
+        assert st["group"] is True
+        tiles = {t["id"]: t for t in st["tiles"]}
+        assert "src041" in tiles and not {"src042", "src043"} & set(tiles)
+        tile = tiles["src041"]
+        assert tile["n_members"] == 2 and {m["id"] for m in tile["members"]} == {"src042", "src043"}
+        scores = session.scores
+        member_scores = [m["score"] for m in tile["members"]]
+        assert member_scores == sorted(member_scores, reverse=True)
+        assert member_scores[0] == pytest.approx(max(scores[42], scores[43]), abs=1e-5)
+        assert all(t["n_members"] == 0 and t["members"] == [] for i, t in tiles.items() if i != "src041")
+        # labelling the tile labels that object only; the members show it
+        st = g.label("src041", "anomaly")
+        assert session.labels["src041"] == "anomaly" and "src042" not in session.labels
+        # later pages never repeat a system already queued
+        seen = [t["id"] for t in st["tiles"]]
+        for page in range(1, 4):
+            seen += [t["id"] for t in g.goto(page)["tiles"]]
+        assert len(seen) == len(set(seen)) and not {"src042", "src043"} & set(seen)
+        # the system comes back with its next member, whose tile lists the labelled one
+        queue = [str(i) for i in session.candidates(96)["id"]]
+        nxt = next(i for i in queue if i in ("src042", "src043"))
+        members = g._systems.members(nxt, session.scores, session.labels)
+        assert {"id": "src041", "score": round(float(scores[41]), 5), "label": "anomaly"} in members
+        flat = Gallery(session, page_size=8, group=False).state()
+        assert flat["group"] is False and all(t["members"] == [] for t in flat["tiles"])
+    finally:
+        session.close()
+
+
+def test_no_member_info_without_positions_or_systems(session):
+    st = Gallery(session, page_size=4).state()  # the test cutouts carry no pixel scale: no grouping
+    assert st["group"] is False and all(t["n_members"] == 0 for t in st["tiles"])

@@ -291,11 +291,11 @@ def test_more_like_this_does_not_block_labelling(make_server, session, monkeypat
     started = threading.Event()
     real = session.candidates
 
-    def slow_candidates(n, *, strategy="top", like=None, pool=None):
+    def slow_candidates(n, *, strategy="top", like=None, pool=None, **kwargs):
         if strategy == "similar":
             started.set()
             time.sleep(3)
-        return real(n, strategy=strategy, like=like, pool=pool)
+        return real(n, strategy=strategy, like=like, pool=pool, **kwargs)
 
     monkeypatch.setattr(session, "candidates", slow_candidates)
     first, second = unlabelled(session, 2)
@@ -319,10 +319,10 @@ def test_newer_refresh_wins_over_a_slower_older_one(session, monkeypatch):
     real = session.candidates
     release = threading.Event()
 
-    def slow_candidates(n, *, strategy="top", like=None, pool=None):
+    def slow_candidates(n, *, strategy="top", like=None, pool=None, **kwargs):
         if strategy == "similar":
             release.wait(10)
-        return real(n, strategy=strategy, like=like, pool=pool)
+        return real(n, strategy=strategy, like=like, pool=pool, **kwargs)
 
     monkeypatch.setattr(session, "candidates", slow_candidates)
     (first,) = unlabelled(session)

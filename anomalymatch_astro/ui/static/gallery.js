@@ -118,6 +118,18 @@ export function mount(el, transport) {
     setFocus(nextUnlabelled(focus));
   }
 
+  // the other objects of the tile's system (fragments, close neighbours), folded away
+  function membersEl(t) {
+    const members = t.members || [];
+    if (!members.length) return null;
+    const items = members.map((m) => h("li", { "data-testid": "member", "data-id": m.id },
+      h("span", { class: "amui-mid", text: m.id }), ` ${fmtScore(m.score)}`,
+      m.label ? h("span", { class: "amui-mlabel", text: ` ${m.label}` }) : null));
+    return h("details", { class: "amui-members", "data-testid": "members", onclick: (ev) => ev.stopPropagation() },
+      h("summary", { text: `${members.length} more in this system` }),
+      h("ul", {}, ...items));
+  }
+
   function tileEl(t, i) {
     const src = t.image || images.get(t.id);
     const mark = t.label ? { anomaly: "ANOMALY", normal: "NORMAL", skip: "SKIPPED" }[t.label] : null;
@@ -143,6 +155,10 @@ export function mount(el, transport) {
       h("div", { class: "amui-head" },
         h("span", { class: "amui-rank", text: t.rank ? `#${t.rank}` : "" }),
         h("span", { class: "amui-score", text: fmtScore(t.score) }),
+        t.n_members ? h("span", {
+          class: "amui-nmem", "data-testid": "n-members",
+          title: `${t.n_members} more object(s) in this system`, text: `+${t.n_members}`,
+        }) : null,
         mark ? h("span", { class: "amui-mark", "data-testid": "mark", text: mark }) : null),
       img,
       h("div", { class: "amui-id", text: t.id, title: t.id }),
@@ -150,6 +166,7 @@ export function mount(el, transport) {
         ? h("div", { class: "amui-coord", text: `RA ${t.ra.toFixed(5)} Dec ${t.dec >= 0 ? "+" : ""}${t.dec.toFixed(5)}` })
         : null,
       links.length ? h("div", { class: "amui-links" }, ...links) : null,
+      membersEl(t),
       t.error ? h("div", { class: "amui-tile-error", text: t.error }) : null,
       h("div", { class: "amui-buttons" }, btn("anomaly", "a"), btn("normal", "n"), btn("skip", "s"), similar));
     return tile;
