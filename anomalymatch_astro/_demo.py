@@ -306,10 +306,12 @@ def _run(
         obj_id = str(cutouts.ids[i])
         status = f"[{labelled[obj_id]}]" if obj_id in labelled else "[new]"
         tags[obj_id] = f"{status} {cutouts.table['kind'][i]}"
+    systems = session.systems  # one tile per system (fragments of one object share a tile)
     fig = plot_gallery(
         cutouts[top],
         scores=scores[top],
         labels=tags,
+        systems=None if systems is None else systems[top],
         ncols=8,
         title=f"top 32 of the catalogue after {cycles} cycles: [label given] or [new]; truth kind",
     )
