@@ -116,6 +116,9 @@ def run_throughput_benchmark(
         ``device``, ``n``, ``cpu_count``, ``torch_threads``, and the normaliser per core
         (``normalizer_rates``): ``normalizer_numpy_per_core_per_s``,
         ``normalizer_torch_per_core_per_s``, ``normalizer_torch_vs_numpy``, ``normalizer_size``.
+        The storage stages per core (``storage_rates``): ``storage_write_float32_lzf_per_s``,
+        ``storage_read_float32_lzf_per_s``, ``storage_write_fast_per_s``, ``storage_read_fast_per_s``,
+        ``storage_write_fast_vs_float32_lzf``, ``storage_read_fast_vs_float32_lzf``, ``storage_fast_layout``.
     """
     import torch
 
@@ -167,6 +170,7 @@ def run_throughput_benchmark(
             result["rss_ratio_10x"] = result["peak_rss_mb_10x"] / result["peak_rss_mb_small"]
 
         result.update(normalizer_rates())
+        result.update(storage_rates(workdir=workdir, n=min(n, 1024)))
         if dask:
             result.update(_dask_scaling(clf, small, batch_size, model_dir))
         return result
@@ -206,6 +210,42 @@ def normalizer_rates(*, size=150, n_bands=3, batch=64, repeat=3):
         "normalizer_torch_vs_numpy": rates["torch"] / rates["numpy"],
         "normalizer_size": size,
     }
+
+
+def storage_rates(*, workdir, n=1024, size=150, n_bands=3, batch_size=256, fast=("float16", "bitshuffle-lz4")):
+    """Write and read stages alone, cutouts/s on this core: float32-lzf (the default) vs the ``fast`` layout.
+
+    The read stage is ``iter_batches`` over a lazy set, as the Dask scorer reads.  The fast
+    layout is ``(dtype, compression)`` of `CutoutSet.to_hdf5`; without ``hdf5plugin`` its
+    compression falls back to None.
+    """
+    import torch  # noqa: F401 -- the float16 casts run in torch: its import is not timed (loaders have it)
+
+    from ..cutouts import CutoutSet
+
+    try:
+        import hdf5plugin  # noqa: F401
+    except ImportError:
+        fast = (fast[0], None)
+    data = np.random.default_rng(0).normal(100, 5, size=(n, n_bands, size, size)).astype(np.float32)
+    cutouts = CutoutSet.from_arrays(data, ids=[f"s{i}" for i in range(n)], bands=[f"b{b}" for b in range(n_bands)])
+    rates = {}
+    for name, (dtype, compression) in (("float32_lzf", ("float32", "lzf")), ("fast", fast)):
+        path = os.path.join(workdir, f"storage_{name}.h5")
+        t0 = time.perf_counter()
+        cutouts.to_hdf5(path, overwrite=True, dtype=dtype, compression=compression)
+        rates[f"storage_write_{name}_per_s"] = n / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        for _ in CutoutSet.from_hdf5(path).iter_batches(batch_size=batch_size):
+            pass
+        rates[f"storage_read_{name}_per_s"] = n / (time.perf_counter() - t0)
+        os.remove(path)
+    for stage in ("write", "read"):
+        rates[f"storage_{stage}_fast_vs_float32_lzf"] = (
+            rates[f"storage_{stage}_fast_per_s"] / rates[f"storage_{stage}_float32_lzf_per_s"]
+        )
+    rates["storage_fast_layout"] = f"{fast[0]}-{fast[1]}"
+    return rates
 
 
 def _bare_forward_rate(clf, x, n_batches):

@@ -156,9 +156,18 @@ def _throughput(args):
         "dask_1_worker_images_per_s",
         "dask_2_workers_images_per_s",
         "dask_2_workers_vs_1",
+        "normalizer_numpy_per_core_per_s",
+        "normalizer_torch_per_core_per_s",
+        "normalizer_torch_vs_numpy",
+        "storage_write_float32_lzf_per_s",
+        "storage_write_fast_per_s",
+        "storage_write_fast_vs_float32_lzf",
+        "storage_read_float32_lzf_per_s",
+        "storage_read_fast_per_s",
+        "storage_read_fast_vs_float32_lzf",
     ):
         if key in result:
-            print(f"  {key:<30} {result[key]:10.2f}")
+            print(f"  {key:<36} {result[key]:10.2f}")
     print(f"wrote {path}")
 
 

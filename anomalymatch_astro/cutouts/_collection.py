@@ -18,17 +18,15 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import QTable, Table, vstack
 
-from ..utils import atomic_path
 from ..utils.exceptions import (
-    AnomalyMatchError,
     BandMismatchError,
     InvalidInputError,
     OutputExistsError,
     ReadError,
     UnknownIDError,
-    WriteError,
 )
-from ._hdf5 import ShardedFile, write_shards
+from ._hdf5 import ShardedFile, write_file
+from ._layout import storage_layout
 from ._wcs import cutout_wcs
 
 __all__ = ["CutoutSet", "concatenate"]
@@ -400,13 +398,25 @@ class CutoutSet:
         table.meta.update({k: v for k, v in self.meta.items() if k not in table.meta})
         return table
 
-    def to_hdf5(self, path, *, mode="w", overwrite=False, compression="lzf", shard_size=4096):
+    def to_hdf5(
+        self,
+        path,
+        *,
+        mode="w",
+        overwrite=False,
+        compression="lzf",
+        shard_size=4096,
+        dtype="float32",
+        chunk_rows=None,
+    ):
         """Write the set to an HDF5 file of shards (``mode="a"`` appends).
 
         An existing file is replaced only with ``overwrite=True``, and only once the new file is
         complete (written beside it, then renamed over it): a crash or kill leaves the old file.
         A new file is written in place, shard by shard: when a write stops half-way, the shards
         written before it stay readable and the rest can be appended with ``mode="a"``.
+        Every chunk carries a fletcher32 checksum, whatever the compression: damaged pixels fail
+        to read (`~anomalymatch_astro.utils.exceptions.ReadError`) instead of reading wrong.
 
         Parameters
         ----------
@@ -417,12 +427,24 @@ class CutoutSet:
             file, after checking that bands, image shape and ids agree.
         overwrite : bool, optional
             Replace an existing file; without it `~anomalymatch_astro.utils.exceptions.InvalidInputError`.
-        compression : str or None, optional
-            h5py compression filter (``"lzf"``, ``"gzip"`` or None).
+        compression : {"lzf", "gzip", None, "bitshuffle-lz4", "blosc2-lz4", "blosc2-zstd", "zstd"}, optional
+            ``"lzf"``, ``"gzip"`` and None are h5py's own; the others are the fast plug-in
+            compressors of the ``hdf5plugin`` package (needed to write and to read them):
+            bitshuffle + LZ4, Blosc2 (byte shuffle, LZ4 or Zstd; threads set by the
+            ``BLOSC_NTHREADS`` environment variable), byte shuffle + Zstd.
         shard_size : int, optional
             Cutouts per shard.
+        dtype : {"float32", "float16"}, optional
+            Storage dtype of the pixels; they always read back as float32.  float16 halves the
+            file (3 significant digits, NaN kept); values beyond its range (``|x| > 65504``) are
+            refused with `~anomalymatch_astro.utils.exceptions.InvalidInputError`, and a set
+            whose pixels are all tiny (below about 0.006) is written with a warning.
+        chunk_rows : int, optional
+            Cutouts per HDF5 chunk (default: 1 with h5py's own compressors, the original layout;
+            32 with the plug-ins, so a batch reads a few whole chunks; see :ref:`storage-layout`).
         """
         path = os.fspath(path)
+        layout = storage_layout(dtype=dtype, compression=compression, chunk_rows=chunk_rows)
         if mode not in ("w", "a"):
             msg = f"mode must be 'w' or 'a', got {mode!r}"
             raise InvalidInputError(msg)
@@ -438,27 +460,7 @@ class CutoutSet:
             raise OutputExistsError(msg)
         else:
             mode = "w"
-        replace = mode == "w" and os.path.exists(path)
-        try:
-            if replace:
-                with atomic_path(path) as tmp:
-                    write_shards(self, tmp, mode=mode, compression=compression, shard_size=shard_size)
-            else:
-                write_shards(self, path, mode=mode, compression=compression, shard_size=shard_size)
-        except AnomalyMatchError:
-            raise
-        except OSError as exc:  # h5py and astropy report ENOSPC, EACCES, EROFS... as OSError
-            kept = (
-                f"{path!r} is left as it was"
-                if replace
-                else "shards written before the failure stay readable; the one being written is not "
-                "marked complete and is skipped on read"
-            )
-            msg = (
-                f"could not write the CutoutSet file {path!r} ({type(exc).__name__}: {exc}); check that "
-                f"its folder exists and is writable and that the disk has room, then write again ({kept})"
-            )
-            raise WriteError(msg) from exc
+        write_file(self, path, mode=mode, shard_size=shard_size, layout=layout)
         log.info("wrote %d cutouts to %s", len(self), path)
 
 

@@ -4,12 +4,16 @@ A CutoutSet file is a set of shards, so that it can be appended to while it is
 produced and read back lazily in bounded memory::
 
     /                 attrs: format, format_version, bands (JSON), image_shape, meta (JSON)
-    /shards/000000/   data (n, C, H, W) float32, one chunk per cutout, compressed, fletcher32;
+    /shards/000000/   data (n, C, H, W) float32 or float16, chunks of ``chunk_rows`` whole cutouts
+                      (one by default), compressed, fletcher32;
                       table (the n metadata rows, astropy's HDF5 table format);
                       attrs: table_sha256, complete
 
 A shard counts only once its ``complete`` attribute is set, so a write that stops
-half-way leaves the shards before it readable.
+half-way leaves the shards before it readable.  Every shard has its own storage layout
+(dtype, compression, chunking: ``_layout``), so shards appended with other options
+read alike; pixels always read back as float32.  The fletcher32 checksum runs after the
+compressor, whichever it is, so a flipped bit in any chunk fails to read.
 """
 
 import errno
@@ -23,10 +27,11 @@ import h5py
 import numpy as np
 from astropy.table import QTable, Table, vstack
 
-from ..utils import check_declared_size, loads_json
-from ..utils.exceptions import ReadError
+from ..utils import atomic_path, check_declared_size, loads_json
+from ..utils.exceptions import AnomalyMatchError, ReadError, WriteError
+from ._layout import cast_into, check_filters, load_plugins, to_float32, to_storage
 
-__all__ = ["ShardedFile", "write_shards"]
+__all__ = ["ShardedFile", "write_file", "write_shards"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +61,7 @@ class ShardedFile:
                     raise ReadError(msg)
                 self._read_attrs(f)
                 names = sorted(f["shards"].keys()) if "shards" in f else []
+                self._plugins = False
                 self.shard_names = []
                 self.shard_sizes = []
                 for name in names:
@@ -67,13 +73,17 @@ class ShardedFile:
                     if len(shape) != 4 or shape[1:] != (len(self.bands),) + self.image_shape:
                         msg = f"shard {name} has data of shape {shape}, not the file's (n, C, H, W)"
                         raise ValueError(msg)
+                    if grp["data"].dtype not in (np.float32, np.float16):
+                        msg = f"shard {name} has pixels of dtype {grp['data'].dtype}, not float32 or float16"
+                        raise ValueError(msg)
+                    self._plugins = check_filters(grp["data"], f"{self.path!r}: shard {name}") or self._plugins
                     for key in grp:  # declared sizes against the file's size, before anything is read
                         _check_stored(grp[key], self._size, f"{self.path!r}: shard {name}/{key}")
                     if "table_sha256" in grp.attrs and grp.attrs["table_sha256"] != _table_digest(grp):
                         msg = f"the metadata table of shard {name} does not match its checksum"
                         raise ValueError(msg)
                     if not _all_chunks_stored(grp["data"]):
-                        # one chunk per cutout: a missing one would silently read as zeros
+                        # whole cutouts per chunk: a missing chunk would silently read as zeros
                         msg = f"shard {name} lacks pixel chunks (its chunk index is damaged)"
                         raise ValueError(msg)
                     self.shard_names.append(name)
@@ -141,6 +151,8 @@ class ShardedFile:
         order = np.argsort(index, kind="stable")
         sorted_idx = index[order]
         shard_of = np.searchsorted(self.offsets, sorted_idx, side="right") - 1
+        if self._plugins:
+            load_plugins()  # in every process that reads (loader workers are spawned without it)
         try:
             self._read_into(out, order, sorted_idx, shard_of)
         except (OSError, KeyError, ValueError, RuntimeError) as exc:  # incl. fletcher32 checksum errors
@@ -150,22 +162,68 @@ class ShardedFile:
     def _read_into(self, out, order, sorted_idx, shard_of):
         with h5py.File(self.path, "r") as f:
             for s in np.unique(shard_of):
-                sel = shard_of == s
+                sel = np.flatnonzero(shard_of == s)
                 local = sorted_idx[sel] - self.offsets[s]
+                dest = order[sel]
                 dset = f["shards"][self.shard_names[s]]["data"]
-                lo, hi = int(local.min()), int(local.max()) + 1
-                if hi - lo <= 4 * len(local):  # contiguous-ish: one slab read
+                lo, hi = int(local[0]), int(local[-1]) + 1  # local is sorted
+                if hi - lo == len(local) and dest[-1] - dest[0] + 1 == len(dest) and np.all(np.diff(dest) == 1):
+                    # rows in order, as iter_batches and the loaders read them: straight into ``out``
+                    _read_slab(dset, lo, hi, out[dest[0] : dest[-1] + 1])
+                elif hi - lo <= 4 * len(local):  # contiguous-ish: one slab read
                     block = dset[lo:hi]
-                    out[order[sel]] = block[local - lo]
+                    out[dest] = to_float32(block[local - lo])
                 else:
                     uniq, inv = np.unique(local, return_inverse=True)
-                    out[order[sel]] = dset[uniq][inv]
+                    out[dest] = to_float32(dset[uniq])[inv]
 
 
-def write_shards(cutouts, path, *, mode, compression, shard_size):
-    """Write ``cutouts`` to ``path`` as new shards (``mode="w"`` starts the file, ``"a"`` appends)."""
+def _read_slab(dset, lo, hi, out):
+    """Read rows ``lo:hi`` of ``dset`` into the float32 array ``out``."""
+    if dset.dtype == np.float32:
+        dset.read_direct(out, np.s_[lo:hi])
+    else:
+        buf = np.empty(out.shape, dtype=dset.dtype)
+        dset.read_direct(buf, np.s_[lo:hi])
+        cast_into(out, buf)
+
+
+def write_file(cutouts, path, *, mode, shard_size, layout):
+    """`write_shards` with `CutoutSet.to_hdf5`'s guarantees.
+
+    An existing file (``mode="w"``) is replaced only once the new one is complete; a failure
+    is a `WriteError` saying what is left.
+    """
+    replace = mode == "w" and os.path.exists(path)
+    try:
+        if replace:
+            with atomic_path(path) as tmp:
+                write_shards(cutouts, tmp, mode=mode, shard_size=shard_size, layout=layout)
+        else:
+            write_shards(cutouts, path, mode=mode, shard_size=shard_size, layout=layout)
+    except AnomalyMatchError:
+        raise
+    except OSError as exc:  # h5py and astropy report ENOSPC, EACCES, EROFS... as OSError
+        kept = (
+            f"{path!r} is left as it was"
+            if replace
+            else "shards written before the failure stay readable; the one being written is not "
+            "marked complete and is skipped on read"
+        )
+        msg = (
+            f"could not write the CutoutSet file {path!r} ({type(exc).__name__}: {exc}); check that "
+            f"its folder exists and is writable and that the disk has room, then write again ({kept})"
+        )
+        raise WriteError(msg) from exc
+
+
+def write_shards(cutouts, path, *, mode, shard_size, layout):
+    """Write ``cutouts`` to ``path`` as new shards (``mode="w"`` starts the file, ``"a"`` appends).
+
+    ``layout`` is a `~anomalymatch_astro.cutouts._layout.storage_layout`.
+    """
     n = len(cutouts)
-    per_cutout = 4 * len(cutouts.bands) * int(np.prod(cutouts.image_shape))
+    per_cutout = layout["dtype"].itemsize * len(cutouts.bands) * int(np.prod(cutouts.image_shape))
     _check_room(path, per_cutout * min(n, shard_size))
     with h5py.File(path, mode) as f:
         if mode == "w" or "format" not in f.attrs:
@@ -180,12 +238,12 @@ def write_shards(cutouts, path, *, mode, compression, shard_size):
         rows = np.arange(start, min(start + shard_size, n))
         name = f"{start_shard + k:06d}"
         _check_room(path, per_cutout * len(rows))
-        part = cutouts[rows]
+        part = cutouts[rows] if len(rows) < n else cutouts
+        data = to_storage(part.data, layout["dtype"])
         with h5py.File(path, "a") as f:
             grp = f["shards"].create_group(name)
-            chunk = (1, len(cutouts.bands)) + cutouts.image_shape
-            # fletcher32: a checksum per chunk, so damaged pixels fail to read instead of reading wrong
-            grp.create_dataset("data", data=part.data, chunks=chunk, compression=compression, fletcher32=True)
+            chunk = (min(layout["chunk_rows"], len(rows)), len(cutouts.bands)) + cutouts.image_shape
+            grp.create_dataset("data", data=data, chunks=chunk, **layout["filters"])
         _write_table(part.table, path, f"shards/{name}/table")
         with h5py.File(path, "a") as f:
             f["shards"][name].attrs["table_sha256"] = _table_digest(f["shards"][name])
@@ -204,33 +262,34 @@ def _table_digest(group):
 
 
 def _all_chunks_stored(dset):
-    """True unless a dataset written one cutout per chunk is known to lack chunks.
+    """True unless a dataset written in chunks of whole cutouts is known to lack chunks.
 
     HDF5 reads a chunk missing from the index as the fill value (zeros), silently; the
     pixels of stored chunks are checked by the fletcher32 filter on read.  The count of
     stored chunks is compared first, so a header declaring 10^9 rows over a few stored
     chunks is refused at once, in bounded memory.
     """
-    if dset.chunks is None or tuple(dset.chunks[1:]) != tuple(dset.shape[1:]) or dset.chunks[0] != 1:
+    if dset.chunks is None or tuple(dset.chunks[1:]) != tuple(dset.shape[1:]):
         return True
-    n = dset.shape[0]
+    n, rows = dset.shape[0], dset.chunks[0]
+    expected = -(-n // rows)
     try:
-        if dset.id.get_num_chunks() != n:
+        if dset.id.get_num_chunks() != expected:
             return False
-        seen = np.zeros(n, dtype=bool)  # n is now the number of stored chunks: bounded by the file's size
+        seen = np.zeros(expected, dtype=bool)  # now the number of stored chunks: bounded by the file's size
         bad = []
 
         def visit(info):
             row = info.chunk_offset[0]
-            if any(info.chunk_offset[1:]) or not 0 <= row < n:
+            if any(info.chunk_offset[1:]) or not 0 <= row < n or row % rows:
                 bad.append(row)
             else:
-                seen[row] = True
+                seen[row // rows] = True
 
         if hasattr(dset.id, "chunk_iter"):
             dset.id.chunk_iter(visit)
         else:
-            for k in range(n):
+            for k in range(expected):
                 visit(dset.id.get_chunk_info(k))
     except (AttributeError, NotImplementedError):  # an HDF5 without chunk queries: cannot tell
         return True

@@ -17,6 +17,7 @@ _EXTRA_OF = {
     "anywidget": "jupyter",
     "voila": "jupyter",
     "astrocut": "benchmark",
+    "hdf5plugin": "storage",
 }
 
 
