@@ -24,6 +24,7 @@ from astropy.visualization import (
 )
 
 from ..utils.exceptions import InvalidInputError
+from ._background import BACKGROUNDS, sky_levels
 
 __all__ = ["Normalizer", "STRETCHES", "INTERVALS"]
 
@@ -64,6 +65,23 @@ class Normalizer:
         its inverse is the log ``a``.
     per_band : bool, optional
         Interval per band (True) or shared by all bands (False).
+    background : {None, "median", "annulus"}, optional
+        Local sky subtraction before the interval and stretch: None (default) leaves the
+        pixels as they are; ``"median"`` subtracts the sigma-clipped median of the whole
+        cutout, ``"annulus"`` that of an annulus around the centre (the object excluded),
+        per cutout and band.  The sky then becomes the bottom of the range: the interval
+        gives only the upper limit, and pixels below the sky map to 0.
+    background_sigma : float, optional
+        The clipping threshold (standard deviations) of the sky estimate.
+    annulus : (float, float), optional
+        For ``background="annulus"``: inner and outer radius, as fractions of the cutout side.
+
+    Notes
+    -----
+    The sky estimate is `astropy.stats.sigma_clipped_stats`' median (``maxiters=5``) over the
+    finite pixels; the exact algorithm is described in ``normalization/_background.py`` and
+    in the Normalisation guide.  The background settings appear in `to_dict` only when
+    ``background`` is set, so the settings of a Normalizer without it are what they always were.
 
     Examples
     --------
@@ -78,7 +96,18 @@ class Normalizer:
     True
     """
 
-    def __init__(self, *, stretch="asinh", interval="percentile", percentile=99.5, asinh_a=0.1, per_band=True):
+    def __init__(
+        self,
+        *,
+        stretch="asinh",
+        interval="percentile",
+        percentile=99.5,
+        asinh_a=0.1,
+        per_band=True,
+        background=None,
+        background_sigma=3.0,
+        annulus=(0.35, 0.5),
+    ):
         if stretch not in STRETCHES:
             msg = f"stretch must be one of {STRETCHES}, got {stretch!r}"
             raise InvalidInputError(msg)
@@ -99,27 +128,55 @@ class Normalizer:
         if not (math.isfinite(asinh_a) and asinh_a > 0):
             msg = f"asinh_a must be a positive number, got {asinh_a}"
             raise InvalidInputError(msg)
+        self._check_background(background, background_sigma, annulus)
         self.stretch = stretch
         self.interval = interval
         self.percentile = percentile
         self.asinh_a = float(asinh_a)
         self.per_band = bool(per_band)
+        self.background = background
+        self.background_sigma = float(background_sigma)
+        self.annulus = tuple(float(r) for r in annulus)
+
+    @staticmethod
+    def _check_background(background, sigma, annulus):
+        if background not in BACKGROUNDS:
+            msg = f"background must be one of {BACKGROUNDS}, got {background!r}"
+            raise InvalidInputError(msg)
+        try:
+            sigma = float(sigma)
+            inner, outer = (float(r) for r in annulus)
+        except (TypeError, ValueError) as exc:
+            msg = f"background_sigma must be a number and annulus a pair of numbers, got {sigma!r}, {annulus!r}"
+            raise InvalidInputError(msg) from exc
+        if not (math.isfinite(sigma) and sigma > 0):
+            msg = f"background_sigma must be a positive number, got {sigma}"
+            raise InvalidInputError(msg)
+        if not (math.isfinite(outer) and 0 <= inner < outer):
+            msg = f"annulus must satisfy 0 <= inner < outer (fractions of the cutout side), got {annulus}"
+            raise InvalidInputError(msg)
 
     # -------------------------------------------------------------- serialisation
     def to_dict(self):
         """The settings as a JSON-able dict (saved in checkpoints and table metadata)."""
         pct = list(self.percentile) if isinstance(self.percentile, tuple) else self.percentile
-        return {
+        settings = {
             "stretch": self.stretch,
             "interval": self.interval,
             "percentile": pct,
             "asinh_a": self.asinh_a,
             "per_band": self.per_band,
         }
+        if self.background is not None:
+            # only when set: the settings (and so checkpoints, cache keys) of a Normalizer without it never change
+            settings.update(
+                background=self.background, background_sigma=self.background_sigma, annulus=list(self.annulus)
+            )
+        return settings
 
     @classmethod
     def from_dict(cls, settings):
-        """Rebuild a Normalizer from `to_dict` output."""
+        """Rebuild a Normalizer from `to_dict` output (settings without ``background`` have none)."""
         settings = dict(settings)
         if isinstance(settings.get("percentile"), list):
             settings["percentile"] = tuple(settings["percentile"])
@@ -176,6 +233,9 @@ class Normalizer:
             msg = f"expected at most 4 dimensions (N, C, H, W), got shape {data.shape}"
             raise InvalidInputError(msg)
         batch = data.reshape((1,) * squeeze + data.shape)
+        if self.background is not None:
+            sky = sky_levels(batch, mode=self.background, sigma=self.background_sigma, annulus=self.annulus)
+            batch = batch - sky.astype(np.float32)[..., None, None]
         out = np.empty_like(batch)
         stretch = _make_stretch(self.stretch, self.asinh_a)
         if self.interval == "percentile" and not self.per_band:
@@ -192,6 +252,9 @@ class Normalizer:
                 for b in range(nb):
                     image = batch[i, b] if self.per_band else batch[i]
                     lo[i, b], hi[i, b] = self.limits(image)
+        if self.background is not None:  # the sky is the bottom of the range
+            lo = np.zeros_like(lo)
+            hi = np.where(hi > 0, hi, np.float32(1.0))
         np.subtract(batch, lo, out=out)
         out /= hi - lo
         np.clip(out, 0.0, 1.0, out=out)  # +-inf become 0 or 1 here; NaN stays NaN ...

@@ -9,6 +9,9 @@ agree to float32 rounding:
   are ignored, a row without a finite pixel gets the limits (0, 1), and ``hi <= lo`` becomes
   ``hi = lo + 1``;
 * minmax limits over the finite pixels, (0, 1) without any, ``hi = lo + 1`` when flat;
+* with ``background`` set: the sky of each cutout and band (`sky_levels_tensor`, the torch twin
+  of the numpy `sky_levels`, same float64 algorithm) is subtracted in float32 first, the
+  interval is found on the result, then ``lo = 0`` (the sky) and ``hi <= 0`` becomes ``hi = 1``;
 * ``(x - lo) / (hi - lo)`` in float32, clipped to [0, 1] (+-inf become 0 or 1), NaN -> 0,
   then the stretch (asinh, log, sqrt, linear) with astropy's formulas.
 
@@ -22,6 +25,7 @@ import math
 import numpy as np
 
 from ..utils.exceptions import InvalidInputError
+from ._background import sky_levels_tensor
 from ._stretch import Normalizer
 
 __all__ = ["normalize_tensor", "tensor_supported"]
@@ -32,6 +36,8 @@ TENSOR_INTERVALS = ("percentile", "minmax")
 
 def tensor_supported(normalizer):
     """True when `normalize_tensor` reproduces ``normalizer`` (every option but ``interval="zscale"``).
+
+    Every ``background`` option has a torch version; only the interval decides.
 
     Parameters
     ----------
@@ -47,6 +53,8 @@ def tensor_supported(normalizer):
     >>> from anomalymatch_astro.normalization import Normalizer, tensor_supported
     >>> tensor_supported(Normalizer()), tensor_supported(Normalizer(interval="zscale"))
     (True, False)
+    >>> tensor_supported(Normalizer(background="annulus"))
+    True
     """
     if isinstance(normalizer, dict):
         normalizer = Normalizer.from_dict(normalizer)
@@ -138,8 +146,8 @@ def _stretch(out, normalizer):
 def normalize_tensor(x, normalizer):
     """`Normalizer` applied to a torch tensor, batched, on the tensor's device.
 
-    Equal to ``normalizer(x.cpu().numpy())`` to float32 rounding, for every stretch and
-    every interval but ``"zscale"`` (see `tensor_supported`).
+    Equal to ``normalizer(x.cpu().numpy())`` to float32 rounding, for every stretch, every
+    ``background`` and every interval but ``"zscale"`` (see `tensor_supported`).
 
     Parameters
     ----------
@@ -183,6 +191,11 @@ def normalize_tensor(x, normalizer):
     batch = x.to(torch.float32).reshape((1,) * squeeze + tuple(shape))
     if batch.numel() == 0:
         return batch.reshape(shape).clone()
+    if normalizer.background is not None:
+        sky = sky_levels_tensor(
+            batch, mode=normalizer.background, sigma=normalizer.background_sigma, annulus=normalizer.annulus
+        )
+        batch = batch - sky.to(torch.float32)[..., None, None]
     nb = batch.shape[1] if normalizer.per_band else 1
     flat = batch.reshape(batch.shape[0], nb, -1)
     if normalizer.interval == "percentile":
@@ -190,6 +203,9 @@ def normalize_tensor(x, normalizer):
     else:
         lo, hi = _minmax_limits(flat)
     hi = torch.where(hi > lo, hi, lo + 1.0)
+    if normalizer.background is not None:  # the sky is the bottom of the range
+        lo = torch.zeros_like(lo)
+        hi = torch.where(hi > 0, hi, 1.0)
     lo, hi = lo[..., None, None], hi[..., None, None]
     out = (batch - lo) / (hi - lo)
     out = torch.nan_to_num(out.clamp_(0.0, 1.0), nan=0.0)
