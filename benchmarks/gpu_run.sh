@@ -7,7 +7,10 @@
 #      (each process keeps its rows after every seed), then merged into one table.
 # Usage: bash benchmarks/gpu_run.sh OUTPUT_DIR [PROTOCOL_SECONDS]
 # Environment: PARTS (default "throughput training protocol"), SEEDS (default "0 1 2"), METHODS, N_SCORE,
-# SPECS (protocol processes separated by ";", each "set [class|-] [seeds...]", default: every set and class).
+# SPECS (protocol processes separated by ";", each "set [class|-] [seeds...]", default: every set and class),
+# THROUGHPUT_ARGS (extra options of `benchmark --suite throughput`, e.g. the storage layout of the scored set when
+# the benchmark has such an option; the suite always measures the read and write stages of float32-lzf and the
+# fast layout side by side at 150 px).
 # Writes at most 7 files into OUTPUT_DIR: machine.txt, throughput.json, throughput.log, training.log,
 # protocol.ecsv, protocol_summary.ecsv, protocol.log.
 set -u
@@ -31,10 +34,12 @@ cat "$OUT/machine.txt"
 
 if [[ $PARTS == *throughput* ]]; then
 echo "== throughput"
+# shellcheck disable=SC2086
 $PY -m anomalymatch_astro benchmark --suite throughput --image-size 150 --batch-size 1024 --workers 8 \
-    --n "$N_SCORE" --skip-memory --skip-dask --no-progress -o "$RUNS/throughput" > "$OUT/throughput.log" 2>&1
+    --n "$N_SCORE" --skip-memory --skip-dask --no-progress ${THROUGHPUT_ARGS:-} -o "$RUNS/throughput" \
+    > "$OUT/throughput.log" 2>&1
 cp "$RUNS/throughput/throughput.json" "$OUT/" 2>/dev/null
-tail -n 12 "$OUT/throughput.log"
+tail -n 24 "$OUT/throughput.log"
 fi
 
 if [[ $PARTS == *training* ]]; then

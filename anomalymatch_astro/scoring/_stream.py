@@ -8,10 +8,14 @@ with ``device=``), then the network runs through the classifier's own inference 
 layout and bfloat16 autocast, optionally ``torch.compile``).  When the model runs on the CPU
 with loader workers, the workers run the same torch preparation themselves (the CPU is the
 device, and the workers are more cores): the scores are the same either way.
+On a GPU the loop is a two-deep pipeline (`_DeviceFeeder`): pinned batches are copied and
+prepared on a side CUDA stream while the network runs on the batch before, and the scores
+come back asynchronously into pinned memory, waited for only when they are written.
 Results go batch by batch to a `ScoreStore`, so an interrupted run continues where it
 stopped and gives the same scores.
 """
 
+import collections
 import logging
 import os
 import time
@@ -96,14 +100,112 @@ class _ImageBatches(_Batches):
         return self._out(k, cutouts.data)
 
 
-def _first(batch):
-    return batch[0]
+class _DeviceFeeder:
+    """Moves loader batches onto the model's device, prepares them there and brings the scores back.
+
+    On a CUDA device the host-to-device copy (from the loader's pinned memory, non-blocking)
+    and `~anomalymatch_astro.classifier.prepare_batch` run on a side stream, so the next batch
+    is copied and normalised while the network runs on this one; an event per batch makes the
+    network wait for its own batch only.  The scores come back non-blocking into pinned host
+    memory, waited for only when they are written.  On any other device every step runs in
+    order, as a plain loop would.
+
+    Parameters
+    ----------
+    device : `torch.device`
+        The model's device.
+    prepare : dict or None
+        Keyword arguments of ``prepare_batch``, or None when the loader prepared the batch.
+    cuda : module, optional
+        ``torch.cuda`` (a stand-in in the tests); only used on a CUDA device.
+    """
+
+    def __init__(self, device, prepare, *, cuda=None):
+        import torch
+
+        self.prepare = prepare
+        self.cuda = (cuda or torch.cuda) if device.type == "cuda" else None
+        if self.cuda is not None:
+            self.main = self.cuda.current_stream(device)
+            self.side = self.cuda.Stream(device)
+
+    def _prepare(self, raw):
+        if self.prepare is None:
+            return raw
+        from ..classifier import prepare_batch
+
+        return prepare_batch(raw, **self.prepare)
+
+    def stage(self, k, raw):
+        """Start copying and preparing batch ``k``; returns its handle for `predict`."""
+        if self.cuda is None:
+            return k, self._prepare(raw), None
+        with self.cuda.stream(self.side):
+            x = self._prepare(raw)
+            ready = self.cuda.Event()
+            ready.record(self.side)
+        self._record_stream(x, self.main)  # made on the side stream, used and freed on the main one
+        return k, x, ready
+
+    def predict(self, predict, staged):
+        """Run the network on a staged batch; returns the handle of its scores for `fetch`."""
+        k, x, ready = staged
+        if ready is None:
+            return k, predict(x).float(), None
+        self.main.wait_event(ready)  # this batch's copy and preparation only, not the next one's
+        probs = predict(x).float()
+        host = self._pinned_like(probs)
+        host.copy_(probs, non_blocking=True)
+        done = self.cuda.Event()
+        done.record(self.main)
+        return k, host, done
+
+    @staticmethod
+    def fetch(result):
+        """``(k, scores as a float32 numpy array)``, waiting for the copy back if it is still running."""
+        k, probs, done = result
+        if done is not None:
+            done.synchronize()
+        return k, probs.cpu().numpy()
+
+    @staticmethod
+    def _record_stream(x, stream):
+        x.record_stream(stream)
+
+    @staticmethod
+    def _pinned_like(x):
+        import torch
+
+        return torch.empty(x.shape, dtype=x.dtype, pin_memory=True)
+
+
+def _pipeline(batches, feeder, predict, write):
+    """Score ``(k, raw)`` batches two deep: batch k+1 is staged before the network runs on batch k.
+
+    Scores reach ``write(k, scores)`` in the loader's order, each once the batch after it is
+    on its way; the last ones are written when the loader is exhausted.  Returns the number
+    of objects scored.
+    """
+    staged = None
+    results = collections.deque()
+    n_done = 0
+    for k, raw in batches:
+        n_done += len(raw)
+        upcoming = feeder.stage(int(k), raw)
+        if staged is not None:
+            results.append(feeder.predict(predict, staged))
+        staged = upcoming
+        while len(results) > 1:
+            write(*feeder.fetch(results.popleft()))
+    if staged is not None:
+        results.append(feeder.predict(predict, staged))
+    while results:
+        write(*feeder.fetch(results.popleft()))
+    return n_done
 
 
 def _run(classifier, dataset, store, *, normalized, num_workers, precision, channels_last, compile_model, progress):
     from torch.utils.data import DataLoader
-
-    from ..classifier import prepare_batch
 
     use_cuda = classifier.device.type == "cuda"
     prepare = {
@@ -114,23 +216,21 @@ def _run(classifier, dataset, store, *, normalized, num_workers, precision, chan
     }
     if num_workers and classifier.device.type == "cpu":
         dataset.prepare = prepare  # the workers are CPU cores too: they prepare, the main process predicts
-    n_done = 0
+    feeder = _DeviceFeeder(classifier.device, None if dataset.prepare is not None else prepare)
     start = time.perf_counter()
     loader = DataLoader(
         dataset,
         batch_size=None,
         shuffle=False,
         num_workers=num_workers,
-        pin_memory=use_cuda,
-        persistent_workers=False,
+        pin_memory=use_cuda,  # page-locked batches: the copies to the GPU run asynchronously
+        persistent_workers=False,  # one pass over the data: nothing to keep the workers for
         prefetch_factor=4 if num_workers else None,
         multiprocessing_context="fork" if num_workers and os.name == "posix" else None,
     )
     with classifier.inference(precision=precision, channels_last=channels_last, compile=compile_model) as predict:
-        for k, raw in progress_bar(loader, total=len(dataset), desc="scoring", progress=progress, unit="batch"):
-            x = raw if dataset.prepare is not None else prepare_batch(raw, **prepare)
-            store.write(int(k), predict(x).float().cpu().numpy())
-            n_done += len(x)
+        batches = progress_bar(loader, total=len(dataset), desc="scoring", progress=progress, unit="batch")
+        n_done = _pipeline(batches, feeder, predict, store.write)
     seconds = time.perf_counter() - start
     log.info("scored %d objects in %.1f s (%.0f /s)", n_done, seconds, n_done / max(seconds, 1e-9))
 

@@ -1,17 +1,20 @@
 """Streaming, resumable scoring: equal to AnomalyClassifier.score, survives kill -9, scores from FITS."""
 
+import contextlib
 import subprocess
 import sys
 import textwrap
 
 import numpy as np
 import pytest
+import torch
 from astropy.io import fits
 from astropy.wcs import WCS
 
 from anomalymatch_astro import CutoutSet, make_cutouts
 from anomalymatch_astro.classifier import AnomalyClassifier
 from anomalymatch_astro.scoring import ScoreStore, score_cutouts, score_images
+from anomalymatch_astro.scoring._stream import _DeviceFeeder, _pipeline
 from anomalymatch_astro.utils.exceptions import BandMismatchError, InvalidInputError
 
 
@@ -143,3 +146,129 @@ def test_torch_normaliser_scores_like_numpy(trained, monkeypatch):
     numpy_route = clf.score(lazy, batch_size=16, progress=False)
     np.testing.assert_allclose(on_device, numpy_route, rtol=0, atol=1e-5)
     np.testing.assert_allclose(streamed, numpy_route, rtol=0, atol=1e-5)
+
+
+class _FakeStream:
+    def __init__(self, name, log):
+        self.name, self.log = name, log
+
+    def wait_event(self, event):
+        self.log.append(("wait", self.name, event.what))
+
+
+class _FakeCuda:
+    """Stand-in for ``torch.cuda``: logs on which stream every step of the pipeline runs."""
+
+    def __init__(self):
+        self.log = []
+        self.current = self.main = _FakeStream("main", self.log)
+        self.batch = None  # the batch being staged or predicted, to name the events
+
+    def current_stream(self, device):
+        return self.main
+
+    def Stream(self, device):  # noqa: N802 -- torch.cuda's name
+        return _FakeStream("side", self.log)
+
+    @contextlib.contextmanager
+    def stream(self, stream):
+        previous, self.current = self.current, stream
+        try:
+            yield
+        finally:
+            self.current = previous
+
+    def Event(self):  # noqa: N802 -- torch.cuda's name
+        cuda = self
+
+        class Event:
+            what = None
+
+            def record(self, stream):
+                self.what = ("copied" if stream.name == "side" else "scored", cuda.batch)
+
+            def synchronize(self):
+                cuda.log.append(("sync", self.what))
+
+        return Event()
+
+
+class _FakeCudaFeeder(_DeviceFeeder):
+    """The feeder's CUDA branch on CPU tensors: no page-locked memory, no ``record_stream``."""
+
+    def __init__(self, fake):
+        super().__init__(torch.device("cuda"), None, cuda=fake)
+        self.fake = fake
+
+    def stage(self, k, raw):
+        self.fake.batch = k
+        return super().stage(k, raw)
+
+    def _prepare(self, raw):
+        self.fake.log.append(("copy", self.fake.current.name, self.fake.batch))
+        return super()._prepare(raw)
+
+    def predict(self, predict, staged):
+        self.fake.batch = staged[0]
+        return super().predict(predict, staged)
+
+    def _record_stream(self, x, stream):
+        self.fake.log.append(("record_stream", stream.name))
+
+    @staticmethod
+    def _pinned_like(x):
+        return torch.empty_like(x)
+
+
+def _batches(sizes):
+    return [(k, torch.full((n, 1, 2, 2), float(k))) for k, n in sizes]
+
+
+def _fake_predict(x):
+    return x.mean(dim=(1, 2, 3)) + 0.5
+
+
+def test_pipeline_keeps_order_partial_last_batch_and_empty_set():
+    feeder = _DeviceFeeder(torch.device("cpu"), None)
+    written = []
+    n = _pipeline(_batches([(1, 4), (3, 4), (4, 2)]), feeder, _fake_predict, lambda k, s: written.append((k, s)))
+    assert n == 10
+    assert [k for k, _ in written] == [1, 3, 4]  # the loader's order (pending batches of a resumed store)
+    assert [len(s) for _, s in written] == [4, 4, 2]  # the last, partial batch too
+    for k, s in written:
+        assert s.dtype == np.float32
+        np.testing.assert_array_equal(s, np.full(len(s), k + 0.5, np.float32))
+    written.clear()
+    assert _pipeline([], feeder, _fake_predict, lambda k, s: written.append(k)) == 0
+    assert written == []
+
+
+def test_pipeline_on_a_gpu_overlaps_the_next_copy_with_this_forward():
+    """With a stand-in for torch.cuda: copies on the side stream one batch ahead, each forward waits for its own."""
+    fake = _FakeCuda()
+    written = []
+    n = _pipeline(
+        _batches([(0, 3), (1, 3), (2, 1)]), _FakeCudaFeeder(fake), _fake_predict, lambda k, s: written.append((k, s))
+    )
+    assert n == 7
+    assert [k for k, _ in written] == [0, 1, 2]
+    np.testing.assert_array_equal(written[2][1], [2.5])
+    assert [e for e in fake.log if e[0] != "record_stream"] == [
+        ("copy", "side", 0),
+        ("copy", "side", 1),  # batch 1 is copied and prepared before the network runs on batch 0
+        ("wait", "main", ("copied", 0)),  # and batch 0's forward waits for batch 0's copy only
+        ("copy", "side", 2),
+        ("wait", "main", ("copied", 1)),
+        ("sync", ("scored", 0)),  # batch 0's scores are waited for when written, a forward later
+        ("wait", "main", ("copied", 2)),
+        ("sync", ("scored", 1)),
+        ("sync", ("scored", 2)),
+    ]
+    assert fake.log.count(("record_stream", "main")) == 3  # every prepared batch is freed on the main stream
+    assert fake.current is fake.main
+
+
+def test_empty_set_scores_nothing(trained):
+    clf, _ = trained
+    empty = CutoutSet.from_arrays(np.zeros((0, 2, 16, 16), np.float32), bands=["g", "r"])
+    assert score_cutouts(clf, empty, batch_size=16, progress=False).shape == (0,)
