@@ -1,7 +1,8 @@
 """Normalisation the way astronomers do it: sky subtraction, asinh / log stretches, intervals, Lupton RGB."""
 
 from ._background import BACKGROUNDS
-from ._display import lupton_rgb, make_rgb
+from ._display import SKY_MODES, lupton_rgb, make_rgb
+from ._photometry import MissingZeroPointWarning, band_flux_scales
 from ._stretch import INTERVALS, STRETCHES, Normalizer
 from ._torch import normalize_tensor, tensor_supported
 
@@ -14,4 +15,7 @@ __all__ = [
     "tensor_supported",
     "lupton_rgb",
     "make_rgb",
+    "SKY_MODES",
+    "band_flux_scales",
+    "MissingZeroPointWarning",
 ]

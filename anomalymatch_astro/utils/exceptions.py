@@ -28,6 +28,7 @@ __all__ = [
     "AnomalyMatchWarning",
     "PartialOverlapWarning",
     "NonFinitePixelsWarning",
+    "MissingZeroPointWarning",
 ]
 
 
@@ -143,3 +144,7 @@ class PartialOverlapWarning(AnomalyMatchWarning):
 
 class NonFinitePixelsWarning(AnomalyMatchWarning):
     """Some pixels are NaN or infinite; they were masked and counted."""
+
+
+class MissingZeroPointWarning(AnomalyMatchWarning):
+    """A band's header has no usable zero point; its flux scale falls back to 1."""
