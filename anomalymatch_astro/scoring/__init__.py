@@ -7,11 +7,19 @@ re-exported here for older code.
 """
 
 from ..utils import ids_digest
-from ._dask import score_cutouts_dask
+from ._dask import gpu_cluster, score_cutouts_dask
 from ._store import ScoreStore
 from ._stream import score_cutouts, score_images
 
-__all__ = ["score_cutouts", "score_images", "score_cutouts_dask", "ScoreStore", "prepare_batch", "ids_digest"]
+__all__ = [
+    "score_cutouts",
+    "score_images",
+    "score_cutouts_dask",
+    "gpu_cluster",
+    "ScoreStore",
+    "prepare_batch",
+    "ids_digest",
+]
 
 
 def __getattr__(name):
