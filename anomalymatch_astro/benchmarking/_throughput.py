@@ -272,7 +272,7 @@ def _dask_scaling(clf, path, batch_size, model_dir):
     for n_workers in (1, 2):
         with (
             distributed.LocalCluster(
-                n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+                n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0", host="127.0.0.1"
             ) as cluster,
             distributed.Client(cluster) as client,
         ):
