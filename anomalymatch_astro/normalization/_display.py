@@ -10,13 +10,19 @@ from ._stretch import Normalizer
 __all__ = ["SKY_MODES", "lupton_rgb", "make_rgb"]
 
 
-def _three_planes(cutout):
+def _one_cutout(cutout):
+    """``cutout`` as a (C, H, W) float32 array (a 2-D image is one band)."""
     cutout = np.asarray(cutout, dtype=np.float32)
     if cutout.ndim == 2:
         cutout = cutout[None]
     if cutout.ndim != 3:
         msg = f"expected one cutout of shape (C, H, W), got {cutout.shape}"
         raise InvalidInputError(msg)
+    return cutout
+
+
+def _three_planes(cutout):
+    cutout = _one_cutout(cutout)
     c = cutout.shape[0]
     if c == 1:
         planes = [cutout[0]] * 3
@@ -36,12 +42,7 @@ SKY_SIGMA = 3.0
 
 def _scaled_sky_subtracted(cutout, *, band_scales, sky, annulus=(0.35, 0.5)):
     """(C, H, W) float32 cutout, each band times its flux scale, minus its sigma-clipped sky."""
-    cutout = np.asarray(cutout, dtype=np.float32)
-    if cutout.ndim == 2:
-        cutout = cutout[None]
-    if cutout.ndim != 3:
-        msg = f"expected one cutout of shape (C, H, W), got {cutout.shape}"
-        raise InvalidInputError(msg)
+    cutout = _one_cutout(cutout)
     if sky not in SKY_MODES:
         msg = f"sky must be one of {SKY_MODES}, got {sky!r}"
         raise InvalidInputError(msg)
