@@ -4,6 +4,8 @@ import os
 import re
 import time
 
+from ._outputs import non_negative_int
+
 HELP = "cut multi-band cutouts out of FITS images at catalogue positions"
 
 
@@ -66,6 +68,30 @@ def _size(text):
     return size
 
 
+def _read_segmentation(path):
+    """The first 2-D image of a FITS segmentation map, as integer labels, with its WCS."""
+    import numpy as np
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    from ..utils.exceptions import ReadError
+
+    try:
+        with fits.open(path) as hdul:
+            hdu = next((h for h in hdul if h.data is not None and h.data.ndim == 2), None)
+            if hdu is None:
+                msg = f"--segmentation {path!r} holds no 2-D image (a segmentation map of integer labels)"
+                raise ReadError(msg)
+            data, header = np.asarray(hdu.data), hdu.header
+    except (OSError, ValueError) as exc:
+        msg = f"could not read the segmentation map {path!r}: {exc}"
+        raise ReadError(msg) from exc
+    if not np.issubdtype(data.dtype, np.integer) and not np.all(np.isfinite(data) & (data == np.round(data))):
+        msg = f"--segmentation {path!r} is not a map of integer labels (its pixels are {data.dtype})"
+        raise ReadError(msg)
+    return data.astype(np.int64), WCS(header).celestial
+
+
 def add_arguments(parser):
     parser.add_argument("--catalog", required=True, help="catalogue with id, ra, dec (ECSV, FITS, CSV, VOTable...)")
     parser.add_argument(
@@ -89,6 +115,25 @@ def add_arguments(parser):
         default="raise",
         choices=["raise", "flag", "skip"],
         help="positions not covered by every band: stop, keep flagged, or skip",
+    )
+    parser.add_argument(
+        "--mask-neighbours",
+        action="store_true",
+        help="replace the pixels of the other catalogued sources in each cutout with background noise "
+        "(their ellipses from the catalogue's shape columns, or discs; see the crowded-fields guide)",
+    )
+    parser.add_argument(
+        "--segmentation",
+        metavar="PATH",
+        help="a FITS segmentation map of the image (integer labels, 0 = sky, with its WCS): mask the neighbours' "
+        "segments too (implies --mask-neighbours; best with --mask-dilate 3)",
+    )
+    parser.add_argument(
+        "--mask-dilate",
+        type=non_negative_int,
+        default=0,
+        metavar="PIXELS",
+        help="grow the neighbours' masks by this many pixels (halos and spikes beyond the segments)",
     )
     how = parser.add_mutually_exclusive_group()
     how.add_argument("--append", action="store_true", help="append to an existing output file")
@@ -114,8 +159,22 @@ def run(args):
         on_missing=args.on_missing,
         progress=not args.no_progress,
     )
+    inputs = [args.catalog, *map(_file_of, images.values())]
+    if args.mask_neighbours or args.segmentation:
+        from ..cutouts import mask_neighbours
+
+        segmentation, wcs = _read_segmentation(args.segmentation) if args.segmentation else (None, None)
+        cutouts = mask_neighbours(
+            cutouts,
+            catalog,
+            segmentation=segmentation,
+            wcs=wcs,
+            dilate=args.mask_dilate,
+            progress=not args.no_progress,
+        )
+        inputs += [args.segmentation] if args.segmentation else []
     write_cutout_set(cutouts, args.output, overwrite=args.overwrite, append=args.append)
-    write_run_manifest(args, args.output, inputs=[args.catalog, *map(_file_of, images.values())])
+    write_run_manifest(args, args.output, inputs=inputs)
     print(
         f"wrote {len(cutouts)} cutouts {cutouts.image_shape} in bands {list(cutouts.bands)} to {args.output} "
         f"({time.perf_counter() - start:.1f} s)"

@@ -118,3 +118,62 @@ def test_cutouts_refuses_a_band_given_twice(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "the band 'b' twice" in err and "x.fits" in err and "y.fits" in err
     assert not (tmp_path / "c.h5").exists()
+
+
+def _star_and_faint_object(tmp_path):
+    """A bright star 6 pixels from a faint galaxy on one band, their catalogue, and a segmentation map."""
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [150.0, 2.0]
+    wcs.wcs.crpix = [30.5, 30.5]
+    wcs.wcs.cdelt = [-0.2 / 3600, 0.2 / 3600]
+    y, x = np.mgrid[:60, :60]
+    rng = np.random.default_rng(0)
+    star = 1000.0 * np.exp(-((x - 24) ** 2 + (y - 30) ** 2) / (2 * 1.5**2))
+    faint = 5.0 * np.exp(-((x - 30) ** 2 + (y - 30) ** 2) / (2 * 1.5**2))
+    fits.writeto(tmp_path / "g.fits", (star + faint + rng.normal(0, 0.5, (60, 60))).astype(np.float32), wcs.to_header())
+    segm = np.zeros((60, 60), np.int32)
+    segm[(x - 24) ** 2 + (y - 30) ** 2 <= 16] = 1
+    segm[(x - 30) ** 2 + (y - 30) ** 2 <= 4] = 2
+    fits.writeto(tmp_path / "segm.fits", segm, wcs.to_header())
+    coords = wcs.pixel_to_world([24, 30], [30, 30])
+    Table(
+        {
+            "id": ["star", "faint"],
+            "ra": coords.ra.deg,
+            "dec": coords.dec.deg,
+            "a": [2.0, 1.0],
+            "b": [2.0, 1.0],
+            "theta": [0.0, 0.0],
+        }
+    ).write(tmp_path / "cat.ecsv")
+    return wcs
+
+
+def _cut(tmp_path, name, *extra):
+    args = ["cutouts", "--catalog", str(tmp_path / "cat.ecsv"), "--image", f"g={tmp_path / 'g.fits'}"]
+    assert main([*args, "--size", "16", "-o", str(tmp_path / name), "--no-progress", *extra]) == 0
+    return CutoutSet.from_hdf5(tmp_path / name)
+
+
+def test_cutouts_command_masks_neighbours(tmp_path):
+    _star_and_faint_object(tmp_path)
+    plain = _cut(tmp_path, "plain.h5")
+    masked = _cut(tmp_path, "masked.h5", "--mask-neighbours")
+    segmented = _cut(tmp_path, "segm.h5", "--segmentation", str(tmp_path / "segm.fits"), "--mask-dilate", "1")
+    faint = plain.index_of(["faint"])[0]
+    assert "n_masked" not in plain.table.colnames
+    for cs in (masked, segmented):
+        assert cs.table["n_masked"][faint] > 0
+        # the star's light is gone from the faint object's cutout, its own centre is untouched
+        assert np.nanmax(cs.data[faint]) < 0.1 * np.nanmax(plain.data[faint])
+        assert cs.data[faint, 0, 8, 8] == plain.data[faint, 0, 8, 8]
+
+
+def test_cutouts_command_refuses_a_segmentation_that_is_not_labels(tmp_path):
+    wcs = _star_and_faint_object(tmp_path)
+    fits.writeto(tmp_path / "bad.fits", np.full((60, 60), 0.5, np.float32), wcs.to_header())
+    args = ["cutouts", "--catalog", str(tmp_path / "cat.ecsv"), "--image", f"g={tmp_path / 'g.fits'}"]
+    rc = main([*args, "--size", "16", "-o", str(tmp_path / "x.h5"), "--segmentation", str(tmp_path / "bad.fits")])
+    assert rc != 0
+    assert not (tmp_path / "x.h5").exists()
