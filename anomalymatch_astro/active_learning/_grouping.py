@@ -13,7 +13,7 @@ from astropy import units as u
 
 from ..utils.exceptions import InvalidInputError
 
-__all__ = ["resolve_systems", "system_columns", "members_of"]
+__all__ = ["resolve_systems", "members_of"]
 
 log = logging.getLogger(__name__)
 
@@ -105,25 +105,6 @@ def resolve_systems(cutouts, spec):
         msg = "systems=True is the default: pass None (or leave it out), False for no grouping"
         raise InvalidInputError(msg)
     return _as_ids(spec, n, "systems")
-
-
-def system_columns(systems, scores):
-    """``system_rank`` (1 = the best system), ``system_primary`` and ``system_size`` of every cutout.
-
-    A system ranks by its best member's score (NaN last; ties and unscored objects in table
-    order), and that member is its primary.
-    """
-    n = len(systems)
-    values = np.full(n, -np.inf) if scores is None else np.asarray(scores, dtype=np.float64)
-    values = np.where(np.isnan(values), -np.inf, values)
-    order = np.lexsort((np.arange(n), -values))
-    ranked = order[np.sort(np.unique(systems[order], return_index=True)[1])]  # the primaries, best first
-    rank_of = np.zeros(int(systems.max(initial=-1)) + 1, dtype=np.int64)
-    rank_of[systems[ranked]] = np.arange(1, len(ranked) + 1)
-    primary = np.zeros(n, dtype=bool)
-    primary[ranked] = True
-    sizes = np.bincount(systems, minlength=len(rank_of))
-    return rank_of[systems], primary, sizes[systems]
 
 
 def members_of(systems, rows, scores):

@@ -13,11 +13,11 @@ import time
 
 import numpy as np
 
+from ..catalogs import rank_systems
 from ..embeddings import compute_embeddings, embedding_key, fit_pca, make_head
 from ..utils import label_word, parse_labels
 from ..utils.exceptions import InvalidInputError, LabelError, UnknownIDError
 from ._candidates import candidate_table, session_systems
-from ._grouping import system_columns
 from ._labels import LabelStore
 from ._strategies import _column_mean, decision_threshold
 from ._training import TrainResult, combine_scores, fit_fast_head, fit_fixmatch, train_auroc
@@ -687,7 +687,7 @@ class ActiveLearningSession:
         systems = self._get_systems()
         if systems is not None:
             rows = self.cutouts.index_of([str(i) for i in table["id"]])
-            rank, primary, size = system_columns(systems, scores)
+            rank, primary, size = rank_systems(systems, scores)
             spec = "system" if self._systems_spec is None else self._systems_spec
             own = isinstance(spec, str) and spec == "system" and "system" in table.colnames
             if not own:  # the cutouts' own system column, when the grouping came from it, is kept as it is

@@ -20,7 +20,7 @@ from ._io import TABLE_FORMATS, read_table, write_table
 from ._regions import write_regions
 from ._remote import crossmatch_simbad, crossmatch_tap, crossmatch_vizier
 from ._samp import send_table_samp
-from ._systems import collapse_systems, group_systems
+from ._systems import collapse_systems, group_systems, rank_systems
 from ._tables import scores_to_table
 
 __all__ = [
@@ -39,4 +39,5 @@ __all__ = [
     "send_table_samp",
     "group_systems",
     "collapse_systems",
+    "rank_systems",
 ]

@@ -24,7 +24,7 @@ from ..cutouts import parse_pixel_scale
 from ..utils.exceptions import InvalidInputError
 from ._crossmatch import parse_radius, table_coords
 
-__all__ = ["group_systems", "collapse_systems"]
+__all__ = ["group_systems", "collapse_systems", "rank_systems"]
 
 log = logging.getLogger(__name__)
 
@@ -205,39 +205,68 @@ def group_systems(
     renumber[np.argsort(first)] = np.arange(len(first))
     system = renumber[component] if n else np.zeros(0, dtype=np.int64)
 
-    if score is not None:
-        if score not in out.colnames:
-            msg = f"score column {score!r} is not in the table ({out.colnames})"
-            raise InvalidInputError(msg)
-        values = np.asarray(u.Quantity(out[score]).value, dtype=np.float64)
-        values = np.where(np.isnan(values), -np.inf, values)
-        order = np.lexsort((np.arange(n), -values))  # best first, ties by table order
-    else:
-        order = np.arange(n)
-    primary = np.zeros(n, dtype=bool)
-    rank = np.zeros(n, dtype=np.int64)
-    seen = {}
-    for row in order:
-        s = int(system[row])
-        if s not in seen:
-            seen[s] = len(seen) + 1
-            primary[row] = True
-    rank[:] = [seen[int(s)] for s in system]
-    sizes = np.bincount(system, minlength=len(seen)) if n else np.zeros(0, dtype=np.int64)
+    if score is not None and score not in out.colnames:
+        msg = f"score column {score!r} is not in the table ({out.colnames})"
+        raise InvalidInputError(msg)
+    values = None if score is None else np.asarray(u.Quantity(out[score]).value, dtype=np.float64)
+    rank, primary, size = rank_systems(system, values)
+    n_systems = int(primary.sum())
     out["system"] = system
     out["system_rank"] = rank
     out["system_primary"] = primary
-    out["system_size"] = sizes[system] if n else np.zeros(0, dtype=np.int64)
+    out["system_size"] = size
     out.meta["systems"] = {
         "radius_deg": None if link is None else float(link.to_value(u.deg)),
         "radius_column": radius if isinstance(radius, str) and radius in table.colnames else None,
         "factor": float(factor),
         "segmentation": segmentation is not None,
         "score": score,
-        "n_systems": len(seen),
+        "n_systems": n_systems,
     }
-    log.info("%d source(s) in %d system(s)", n, len(seen))
+    log.info("%d source(s) in %d system(s)", n, n_systems)
     return out
+
+
+def _best_first(scores, n):
+    """Row order best score first: NaN last, ties (and no scores at all) in table order."""
+    values = np.full(n, -np.inf) if scores is None else np.where(np.isnan(scores), -np.inf, scores)
+    return np.lexsort((np.arange(n), -values))
+
+
+def rank_systems(system, scores=None):
+    """Rank systems by their best member's score.
+
+    Parameters
+    ----------
+    system : array-like of int, shape (N,)
+        The system id of every source (0, 1, ...), as `group_systems` numbers them.
+    scores : array-like of float, shape (N,), optional
+        Higher is better; NaN counts as the lowest.  Without scores, systems rank in order of
+        first appearance.
+
+    Returns
+    -------
+    rank, primary, size : numpy.ndarray, shape (N,)
+        The rank of each source's system (1 = the best), whether the source is its system's
+        best member (ties: the first in table order), and the number of sources in its system.
+
+    Examples
+    --------
+    >>> from anomalymatch_astro.catalogs import rank_systems
+    >>> rank, primary, size = rank_systems([0, 0, 1], [0.2, 0.9, 0.5])
+    >>> rank.tolist(), primary.tolist(), size.tolist()
+    ([1, 1, 2], [False, True, True], [2, 2, 1])
+    """
+    system = np.asarray(system, dtype=np.int64)
+    n = len(system)
+    order = _best_first(None if scores is None else np.asarray(scores, dtype=np.float64), n)
+    primaries = order[np.sort(np.unique(system[order], return_index=True)[1])]  # best first
+    rank_of = np.zeros(int(system.max(initial=-1)) + 1, dtype=np.int64)
+    rank_of[system[primaries]] = np.arange(1, len(primaries) + 1)
+    primary = np.zeros(n, dtype=bool)
+    primary[primaries] = True
+    size = np.bincount(system, minlength=len(rank_of))
+    return rank_of[system], primary, size[system]
 
 
 def collapse_systems(table, *, score="score", id_column="id", **kwargs):
@@ -281,12 +310,10 @@ def collapse_systems(table, *, score="score", id_column="id", **kwargs):
         grouped = QTable(table, copy=True)
     else:
         grouped = group_systems(table, score=score, **kwargs)
-    n = len(grouped)
-    if score is not None and score in grouped.colnames:
-        values = np.asarray(u.Quantity(grouped[score]).value, dtype=np.float64)
-        order = np.lexsort((np.arange(n), -np.where(np.isnan(values), -np.inf, values)))
-    else:
-        order = np.arange(n)
+    has_score = score is not None and score in grouped.colnames
+    order = _best_first(
+        np.asarray(u.Quantity(grouped[score]).value, dtype=np.float64) if has_score else None, len(grouped)
+    )
     ids = np.asarray(grouped[id_column]).astype(str)
     system = np.asarray(grouped["system"])
     members = {}
