@@ -77,7 +77,7 @@ def _replacing(output, overwrite):
     if present and not overwrite:
         msg = (
             f"{output!r} already holds a demo run ({', '.join(present)}); pass overwrite=True "
-            "(--overwrite) to replace it, or choose another output folder (it is left as it was)"
+            "to replace it, or choose another output folder (it is left as it was)"
         )
         raise OutputExistsError(msg)
     created = not os.path.exists(output)
