@@ -173,7 +173,7 @@ def _metadata_columns(cutouts, scores, labels):
     return cols
 
 
-def _save_image(path, cutout, image_format):
+def _save_image(path, cutout, image_format, band_scales=None):
     if image_format == "fits":
         from astropy.io import fits
 
@@ -184,7 +184,7 @@ def _save_image(path, cutout, image_format):
     from ..normalization import lupton_rgb
 
     with np.errstate(divide="ignore", invalid="ignore"):  # astropy's Lupton divides by 0 on empty sky
-        rgb = np.nan_to_num(lupton_rgb(cutout))
+        rgb = np.nan_to_num(lupton_rgb(cutout, band_scales=band_scales))
     matplotlib.image.imsave(path, np.clip(rgb, 0, 1), origin="lower", format=image_format)
 
 
@@ -277,7 +277,8 @@ def export_astronomaly(
         subset of the objects.  Default: the first two principal components of the features.
     image_format : {"png", "jpg", "jpeg", "bmp", "tif", "tiff", "fits"}, optional
         Image files.  Colour formats hold a Lupton composite
-        (`~anomalymatch_astro.normalization.lupton_rgb`) flipped so that north is up;
+        (`~anomalymatch_astro.normalization.lupton_rgb`, with the cutouts' per-band flux
+        scales when known) flipped so that north is up;
         ``"fits"`` holds the raw (C, H, W) pixels.
     overwrite : bool, optional
         Replace an existing bundle in ``directory`` (including ``astronomaly_output/``).
@@ -346,13 +347,14 @@ def _write_bundle(directory, cutouts, ids, p, label_map, names, feats, vis_rows,
     orig_ids = [str(i) for i in cutouts.ids]
     images = directory / "images"
     images.mkdir()
+    scales = cutouts.band_flux_scales
 
     # images/<id>.<ext>
     for rows, pixels in progress_bar(
         cutouts.iter_batches(batch_size=256), total=(n + 255) // 256, desc="writing images", progress=progress
     ):
         for row, cutout in zip(rows, pixels):
-            _save_image(images / f"{ids[row]}.{image_format}", cutout, image_format)
+            _save_image(images / f"{ids[row]}.{image_format}", cutout, image_format, scales)
 
     # metadata.csv
     columns = _metadata_columns(cutouts, p, label_map)

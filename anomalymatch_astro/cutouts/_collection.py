@@ -240,6 +240,18 @@ class CutoutSet:
         return self._bands
 
     @property
+    def band_flux_scales(self):
+        """Per-band factors that put the bands on one flux scale, or None when unknown.
+
+        Taken from the images' zero points by `~anomalymatch_astro.make_cutouts` (see
+        `~anomalymatch_astro.normalization.band_flux_scales`); the colour composites apply them.
+        """
+        scales = self.meta.get("band_flux_scales")
+        if not isinstance(scales, dict) or any(band not in scales for band in self._bands):
+            return None
+        return np.array([scales[band] for band in self._bands], dtype=np.float64)
+
+    @property
     def ids(self):
         """Object ids (`numpy.ndarray` of str)."""
         return np.asarray(self._table["id"]).astype(str)

@@ -27,6 +27,7 @@ from astropy.table import QTable, Table
 from astropy.wcs import WCS
 from scipy.ndimage import map_coordinates
 
+from ..normalization import band_flux_scales
 from ..utils import progress_bar
 from ..utils.exceptions import InvalidInputError, NonFinitePixelsWarning, NoOverlapError, PartialOverlapWarning
 from ._collection import CutoutSet, _check_ids, default_ids
@@ -292,7 +293,11 @@ def make_cutouts(
         they give each cutout's WCS, see `cutout_wcs`), ``coverage`` (smallest fraction
         of the cutout covered over the bands), ``partial`` (bool), ``missing_bands``,
         ``n_nonfinite`` (NaN/inf pixels inside the images, set to NaN), plus the
-        position table's other columns.
+        position table's other columns.  When the images' headers carry zero points
+        (``PHOTFLAM`` / ``PHOTPLAM``, ``MAGZERO`` ...), ``meta["photometry"]`` keeps them per
+        band and ``meta["band_flux_scales"]`` ({band: factor}) the factors of
+        `~anomalymatch_astro.normalization.band_flux_scales`, which the colour composites of
+        the gallery, the labelling UI and the Astronomaly export apply.
 
     Examples
     --------
@@ -326,11 +331,25 @@ def make_cutouts(
     try:
         if output_size is not None:  # each object at its own size, resampled to one grid (_sizes)
             obj_ids = default_ids(len(coords)) if obj_ids is None else obj_ids
-            return cut_per_object(_make_cutouts, parsed, coords, obj_ids, extra, size, output_size, **options)
-        return _make_cutouts(parsed, coords, obj_ids, extra, size, **options)
+            cs = cut_per_object(_make_cutouts, parsed, coords, obj_ids, extra, size, output_size, **options)
+        else:
+            cs = _make_cutouts(parsed, coords, obj_ids, extra, size, **options)
     finally:
         for image in parsed.values():
             image.close()
+    _record_photometry(cs, parsed)
+    return cs
+
+
+def _record_photometry(cs, parsed):
+    """Record the bands' zero points and flux scales in ``cs.meta`` (used by the colour composites)."""
+    photometry = {band: image.photometry for band, image in parsed.items() if image.photometry}
+    if not photometry:
+        return
+    cs.meta["photometry"] = photometry
+    headers = [parsed[band].photometry for band in cs.bands]
+    scales = band_flux_scales(headers, bands=cs.bands)
+    cs.meta["band_flux_scales"] = {band: float(v) for band, v in zip(cs.bands, scales)}
 
 
 def _make_cutouts(

@@ -17,6 +17,7 @@ from astropy.nddata import NDData
 from astropy.wcs import WCS, FITSFixedWarning
 from astropy.wcs.utils import wcs_to_celestial_frame
 
+from ..normalization import PHOTOMETRY_KEYS
 from ..utils import check_declared_size
 from ..utils.exceptions import AnomalyMatchError, InvalidInputError, MissingWCSError, ReadError
 
@@ -42,12 +43,18 @@ class ImageInput:
         Human-readable origin (file name and extension, or the kind of object).
     unit : str or None
         BUNIT when known.
+    photometry : dict or None
+        The photometric zero-point keywords of the header (``PHOTFLAM``, ``PHOTPLAM``,
+        ``MAGZERO``, ...; those of the primary header where the image HDU lacks them), or
+        None when the header has none.  `make_cutouts` turns them into per-band flux scales
+        for colour composites.
     """
 
     data: object
     wcs: WCS
     source: str
     unit: str | None = None
+    photometry: dict | None = None
     _hdul: object = field(default=None, repr=False)
 
     @property
@@ -207,7 +214,26 @@ def _from_hdu(hdu, source, hdul=None):
         msg = f"{source} holds no image data"
         raise ReadError(msg)
     data = _squeeze_to_2d(data, source)
-    return ImageInput(data=data, wcs=wcs, source=source, unit=hdu.header.get("BUNIT"), _hdul=hdul)
+    return ImageInput(
+        data=data,
+        wcs=wcs,
+        source=source,
+        unit=hdu.header.get("BUNIT"),
+        photometry=_photometry(hdu.header, hdul[0].header if hdul is not None and len(hdul) else None),
+        _hdul=hdul,
+    )
+
+
+def _photometry(header, primary=None):
+    """The zero-point keywords of ``header`` (falling back on ``primary``), or None."""
+    found = {}
+    for key in PHOTOMETRY_KEYS:
+        for h in (header, primary):
+            value = None if h is None else h.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value):
+                found[key] = float(value)
+                break
+    return found or None
 
 
 def _first_image_hdu(hdul, source):
@@ -410,6 +436,7 @@ def parse_image(image, *, ext=None):
             wcs=_celestial_wcs(wcs, "NDData"),
             source="NDData",
             unit=str(image.unit) if image.unit is not None else None,
+            photometry=_photometry(image.meta) if hasattr(image.meta, "get") else None,
         )
     if isinstance(image, tuple) and len(image) == 2:
         data, wcs = image
@@ -419,8 +446,12 @@ def parse_image(image, *, ext=None):
             msg = f"the second item of an (array, wcs) tuple must be a WCS or a FITS Header, got {type(wcs).__name__}"
             raise MissingWCSError(msg)
         data = np.asarray(data)
+        photometry = _photometry(image[1]) if isinstance(image[1], fits.Header) else None
         return ImageInput(
-            data=_squeeze_to_2d(data, "(array, wcs)"), wcs=_celestial_wcs(wcs, "(array, wcs)"), source="(array, wcs)"
+            data=_squeeze_to_2d(data, "(array, wcs)"),
+            wcs=_celestial_wcs(wcs, "(array, wcs)"),
+            source="(array, wcs)",
+            photometry=photometry,
         )
     msg = (
         f"cannot use {type(image).__name__} as an image; give a FITS path, an HDU, an HDUList, "

@@ -2,7 +2,7 @@
 
 from ._background import BACKGROUNDS
 from ._display import SKY_MODES, lupton_rgb, make_rgb
-from ._photometry import MissingZeroPointWarning, band_flux_scales
+from ._photometry import PHOTOMETRY_KEYS, MissingZeroPointWarning, band_flux_scales
 from ._stretch import INTERVALS, STRETCHES, Normalizer
 from ._torch import normalize_tensor, tensor_supported
 
@@ -17,5 +17,6 @@ __all__ = [
     "make_rgb",
     "SKY_MODES",
     "band_flux_scales",
+    "PHOTOMETRY_KEYS",
     "MissingZeroPointWarning",
 ]

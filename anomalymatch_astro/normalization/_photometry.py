@@ -19,10 +19,12 @@ import numpy as np
 
 from ..utils.exceptions import InvalidInputError, MissingZeroPointWarning
 
-__all__ = ["MAGNITUDE_ZERO_POINT_KEYS", "MissingZeroPointWarning", "band_flux_scales"]
+__all__ = ["MAGNITUDE_ZERO_POINT_KEYS", "PHOTOMETRY_KEYS", "MissingZeroPointWarning", "band_flux_scales"]
 
 #: The header keywords read as AB magnitude zero points, in order of preference.
 MAGNITUDE_ZERO_POINT_KEYS = ("MAGZERO", "MAGZPT", "MAGZP", "ZP", "PHOTZPT")
+#: every header keyword `band_flux_scales` reads
+PHOTOMETRY_KEYS = ("PHOTFLAM", "PHOTPLAM", *MAGNITUDE_ZERO_POINT_KEYS)
 
 _C_ANGSTROM_PER_S = 2.99792458e18  # speed of light in Angstrom / s
 _UNITS = ("fnu", "flam")

@@ -59,7 +59,7 @@ def render_png(image):
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def cutout_rgb(cutout, *, view="lupton", stretch="asinh", bands=None):
+def cutout_rgb(cutout, *, view="lupton", stretch="asinh", bands=None, band_scales=None):
     """The displayed image of one cutout in one view.
 
     Parameters
@@ -76,6 +76,9 @@ def cutout_rgb(cutout, *, view="lupton", stretch="asinh", bands=None):
         Stretch of the ``"colour"`` and per-band views (99.5 % percentile interval).
     bands : sequence of str, optional
         Band names in channel order, needed for the per-band views.
+    band_scales : sequence of float, optional
+        Per-band flux factors of the ``"lupton"`` composite (see
+        `~anomalymatch_astro.CutoutSet.band_flux_scales`); default: the pixels as they are.
 
     Returns
     -------
@@ -87,7 +90,7 @@ def cutout_rgb(cutout, *, view="lupton", stretch="asinh", bands=None):
         msg = f"stretch must be one of {STRETCHES}, got {stretch!r}"
         raise InvalidInputError(msg)
     if view == "lupton":
-        return lupton_rgb(cutout)
+        return lupton_rgb(cutout, band_scales=band_scales)
     norm = Normalizer(stretch=stretch, interval="percentile", percentile=99.5)
     if view == "colour":
         return make_rgb(cutout, method="normalized", normalizer=norm)
@@ -202,10 +205,10 @@ class TileRenderer:
                     pixels[obj_id] = self.cutouts[[obj_id]].data[0]
                 except Exception as exc1:
                     errors[obj_id] = f"could not read this cutout: {exc1}"
-        bands = self.cutouts.bands
+        bands, scales = self.cutouts.bands, self.cutouts.band_flux_scales
         for obj_id, pix in pixels.items():
             try:
-                url = render_png(cutout_rgb(pix, view=view, stretch=stretch, bands=bands))
+                url = render_png(cutout_rgb(pix, view=view, stretch=stretch, bands=bands, band_scales=scales))
             except Exception as exc:
                 errors[obj_id] = f"could not render this cutout: {exc}"
                 continue

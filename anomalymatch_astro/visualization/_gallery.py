@@ -84,7 +84,9 @@ def plot_gallery(
     ncols : int, optional
         Tiles per row.
     method : {"lupton", "normalized"}, optional
-        Colour composite (see `~anomalymatch_astro.normalization.make_rgb`).
+        Colour composite (see `~anomalymatch_astro.normalization.make_rgb`), with the
+        cutouts' per-band flux scales (`~anomalymatch_astro.CutoutSet.band_flux_scales`,
+        from the images' zero points) when known.
     title : str, optional
         Figure title.
     tile_size : float, optional
@@ -130,11 +132,12 @@ def plot_gallery(
     axes = fig.subplots(nrows, ncols, squeeze=False)
     pixels = shown.data
     obj_ids = shown.ids
+    scales = shown.band_flux_scales
     for k, ax in enumerate(axes.flat):
         ax.set_axis_off()
         if k >= n:
             continue
-        ax.imshow(make_rgb(pixels[k], method=method), origin="lower", interpolation="nearest")
+        ax.imshow(make_rgb(pixels[k], method=method, band_scales=scales), origin="lower", interpolation="nearest")
         text = str(obj_ids[k]) + (f" (+{int(extra[k])})" if extra[k] else "")
         if scores is not None:
             text += f"\n{float(scores[k]):.3f}"
