@@ -27,12 +27,13 @@ from astropy.table import QTable, Table
 from astropy.wcs import WCS
 from scipy.ndimage import map_coordinates
 
-from ..normalization import band_flux_scales
 from ..utils import progress_bar
 from ..utils.exceptions import InvalidInputError, NonFinitePixelsWarning, NoOverlapError, PartialOverlapWarning
-from ._collection import CutoutSet, _check_ids, default_ids
+from ._collection import CutoutSet
 from ._io import parse_images
+from ._photometry import record_photometry
 from ._sizes import cut_per_object
+from ._validation import _check_ids, default_ids
 from ._wcs import _cutout_shape, _grid_offset, _same_frame, cutout_wcs
 
 __all__ = ["make_cutouts", "parse_positions"]
@@ -337,19 +338,8 @@ def make_cutouts(
     finally:
         for image in parsed.values():
             image.close()
-    _record_photometry(cs, parsed)
+    record_photometry(cs, parsed)
     return cs
-
-
-def _record_photometry(cs, parsed):
-    """Record the bands' zero points and flux scales in ``cs.meta`` (used by the colour composites)."""
-    photometry = {band: image.photometry for band, image in parsed.items() if image.photometry}
-    if not photometry:
-        return
-    cs.meta["photometry"] = photometry
-    headers = [parsed[band].photometry for band in cs.bands]
-    scales = band_flux_scales(headers, bands=cs.bands)
-    cs.meta["band_flux_scales"] = {band: float(v) for band, v in zip(cs.bands, scales)}
 
 
 def _make_cutouts(

@@ -17,9 +17,9 @@ from astropy.nddata import NDData
 from astropy.wcs import WCS, FITSFixedWarning
 from astropy.wcs.utils import wcs_to_celestial_frame
 
-from ..normalization import PHOTOMETRY_KEYS
 from ..utils import check_declared_size
 from ..utils.exceptions import AnomalyMatchError, InvalidInputError, MissingWCSError, ReadError
+from ._photometry import header_photometry
 
 __all__ = ["ImageInput", "parse_image", "parse_images"]
 
@@ -219,21 +219,9 @@ def _from_hdu(hdu, source, hdul=None):
         wcs=wcs,
         source=source,
         unit=hdu.header.get("BUNIT"),
-        photometry=_photometry(hdu.header, hdul[0].header if hdul is not None and len(hdul) else None),
+        photometry=header_photometry(hdu.header, hdul[0].header if hdul is not None and len(hdul) else None),
         _hdul=hdul,
     )
-
-
-def _photometry(header, primary=None):
-    """The zero-point keywords of ``header`` (falling back on ``primary``), or None."""
-    found = {}
-    for key in PHOTOMETRY_KEYS:
-        for h in (header, primary):
-            value = None if h is None else h.get(key)
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value):
-                found[key] = float(value)
-                break
-    return found or None
 
 
 def _first_image_hdu(hdul, source):
@@ -436,7 +424,7 @@ def parse_image(image, *, ext=None):
             wcs=_celestial_wcs(wcs, "NDData"),
             source="NDData",
             unit=str(image.unit) if image.unit is not None else None,
-            photometry=_photometry(image.meta) if hasattr(image.meta, "get") else None,
+            photometry=header_photometry(image.meta) if hasattr(image.meta, "get") else None,
         )
     if isinstance(image, tuple) and len(image) == 2:
         data, wcs = image
@@ -446,7 +434,7 @@ def parse_image(image, *, ext=None):
             msg = f"the second item of an (array, wcs) tuple must be a WCS or a FITS Header, got {type(wcs).__name__}"
             raise MissingWCSError(msg)
         data = np.asarray(data)
-        photometry = _photometry(image[1]) if isinstance(image[1], fits.Header) else None
+        photometry = header_photometry(image[1]) if isinstance(image[1], fits.Header) else None
         return ImageInput(
             data=_squeeze_to_2d(data, "(array, wcs)"),
             wcs=_celestial_wcs(wcs, "(array, wcs)"),
