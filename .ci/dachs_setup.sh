@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
-# Install (once) and start a GAVO DaCHS VO server on 127.0.0.1:8099 publishing the test
-# images of tests/archives (SIAP 1, SIAP 2, ObsCore/TAP, datalink/SODA).
+# Install (once) and start a GAVO DaCHS VO server on 127.0.0.1:8099 publishing two resources
+# (SIAP 1, SIAP 2, ObsCore/TAP, datalink/SODA):
+#   amtest   - the test images of tests/archives (tests/archives/dachs/make_images.py);
+#   ammosaic - a 3-band mock mosaic of 12 tiles and its source table ammosaic.sources (TAP),
+#              for the mining tests (tests/archives/dachs/mosaic.py; numpy + astropy only).
 #
 # Usage (as root, from anywhere):  bash .ci/dachs_setup.sh
 #   env: DACHS_PORT (default 8099), PYTHON (a Python with astropy + astroquery used to
 #   build the images; default: the first of .venv/bin/python, /work/venv/bin/python,
 #   python3 that can import both).
-# Idempotent: when the server already answers with the current images it returns at once.
+# Idempotent: when the server already answers with the current images it returns at once; a
+# resource whose RD or files changed (sha256 fingerprint in /var/gavo/inputs/<name>/.stamp) is
+# re-imported alone.
 # From a fresh Debian 12 machine it takes about 90 s (apt 65-70 s, import + start ~10 s).
 # Stop: dachs serve stop; pg_ctlcluster 15 main stop.   Logs: /var/gavo/logs/.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 PORT="${DACHS_PORT:-8099}"
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
-RD_SRC="$HERE/tests/archives/dachs/amtest"
-INPUTS=/var/gavo/inputs/amtest
+DACHS_SRC="$HERE/tests/archives/dachs"
+RESOURCES="amtest ammosaic"
 APT="apt-get -y -q -o DPkg::Lock::Timeout=300"
 say() { echo "dachs_setup: $*"; }
 
@@ -79,35 +84,46 @@ PYEOF
     export AMTEST_CANDELS_ZIP="$STAGE/candels.zip" AMTEST_M13="$STAGE/m13.fits"
     PY=/usr/bin/python3
 fi
-"$PY" "$HERE/tests/archives/dachs/make_images.py" "$STAGE/data" >/dev/null
-cp "$RD_SRC/q.rd" "$STAGE/q.rd"
+mkdir -p "$STAGE/amtest" "$STAGE/ammosaic"
+"$PY" "$DACHS_SRC/make_images.py" "$STAGE/amtest/data" >/dev/null
+"$PY" "$DACHS_SRC/mosaic.py" "$STAGE/ammosaic/data" >/dev/null
+rm -f "$STAGE/ammosaic/data/"*.ecsv
+for res in $RESOURCES; do cp "$DACHS_SRC/$res/q.rd" "$STAGE/$res/q.rd"; done
 
-# fingerprint of what is published: re-import only when RD or images changed
-STAMP="$( (cat "$STAGE/q.rd"; cat "$STAGE"/data/*.fits; echo "$PORT") | sha256sum | cut -c1-16)"
-served() { curl -s -o /dev/null -m 5 -w '%{http_code}' "http://127.0.0.1:$PORT/amtest/q/i/siap.xml?POS=0,0&SIZE=0" 2>/dev/null; }
-UP_TO_DATE=0
-if [ "$RC_CHANGED" = 0 ] && [ -f "$INPUTS/.stamp" ] && [ "$(cat "$INPUTS/.stamp")" = "$STAMP" ]; then
-    UP_TO_DATE=1
-    if [ "$(served)" = 200 ]; then
-        say "already running on http://127.0.0.1:$PORT/ with the current images"
-        exit 0
+# fingerprint of what is published, per resource: re-import only when its RD or files changed
+stamp_of() { (cat "$STAGE/$1/q.rd"; cat "$STAGE/$1"/data/*.fits; echo "$PORT") | sha256sum | cut -c1-16; }
+served() {  # HTTP status of the resource's SIAP 1 endpoint
+    curl -s -o /dev/null -m 5 -w '%{http_code}' "http://127.0.0.1:$PORT/$1/q/i/siap.xml?POS=0,0&SIZE=0" 2>/dev/null
+}
+all_served() { for res in $RESOURCES; do [ "$(served "$res")" = 200 ] || return 1; done; }
+STALE=""
+for res in $RESOURCES; do
+    if [ "$RC_CHANGED" = 1 ] || [ ! -f "/var/gavo/inputs/$res/.stamp" ] \
+        || [ "$(cat "/var/gavo/inputs/$res/.stamp")" != "$(stamp_of "$res")" ]; then
+        STALE="$STALE $res"
     fi
+done
+if [ -z "$STALE" ] && all_served; then
+    say "already running on http://127.0.0.1:$PORT/ with the current images ($RESOURCES)"
+    exit 0
 fi
 
-if [ "$UP_TO_DATE" = 0 ]; then
-rm -f "$INPUTS/.stamp"
-mkdir -p "$INPUTS/data"
-rm -f "$INPUTS"/data/*.fits
-cp "$STAGE"/data/*.fits "$INPUTS/data/"
-cp "$STAGE/q.rd" "$INPUTS/q.rd"
-chown -R gavo:gavo "$INPUTS" 2>/dev/null || true
-chmod -R a+rX "$INPUTS"
-
-cd /var/gavo/inputs
-# dachs imp exits non-zero on a failed import (dachs pub does not): keep set -e
-dachs imp //obscore >/dev/null
-dachs imp amtest/q
-dachs pub amtest/q
+if [ -n "$STALE" ]; then
+    cd /var/gavo/inputs
+    # dachs imp exits non-zero on a failed import (dachs pub does not): keep set -e
+    dachs imp //obscore >/dev/null
+    for res in $STALE; do
+        INPUTS="/var/gavo/inputs/$res"
+        rm -f "$INPUTS/.stamp"
+        mkdir -p "$INPUTS/data"
+        rm -f "$INPUTS"/data/*.fits
+        cp "$STAGE/$res"/data/*.fits "$INPUTS/data/"
+        cp "$STAGE/$res/q.rd" "$INPUTS/q.rd"
+        chown -R gavo:gavo "$INPUTS" 2>/dev/null || true
+        chmod -R a+rX "$INPUTS"
+        dachs imp "$res/q"
+        dachs pub "$res/q"
+    done
 fi
 
 # ---------------------------------------------------------------- server
@@ -118,12 +134,13 @@ else
     dachs serve reload >/dev/null 2>&1 || dachs serve restart
 fi
 for _ in $(seq 1 60); do
-    [ "$(served)" = 200 ] && break
+    all_served && break
     sleep 0.5
 done
-if [ "$(served)" != 200 ]; then
-    say "the server did not answer on http://127.0.0.1:$PORT/ (see /var/gavo/logs/)" >&2
+if ! all_served; then
+    say "the server did not answer on http://127.0.0.1:$PORT/ for all of: $RESOURCES (see /var/gavo/logs/)" >&2
     exit 1
 fi
-echo "$STAMP" > "$INPUTS/.stamp"
-say "serving amtest on http://127.0.0.1:$PORT/ (SIAP: /amtest/q/i/siap.xml, TAP: /tap, SIA2: /__system__/siap2/sitewide/siap2.xml)"
+for res in $RESOURCES; do stamp_of "$res" > "/var/gavo/inputs/$res/.stamp"; done
+say "serving on http://127.0.0.1:$PORT/: SIAP 1 /amtest/q/i/siap.xml and /ammosaic/q/i/siap.xml," \
+    "SIA 2 /__system__/siap2/sitewide/siap2.xml (COLLECTION=amtest|ammosaic), TAP /tap (ammosaic.sources)"

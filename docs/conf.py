@@ -41,6 +41,7 @@ _EXTERNAL = (
     "h5py",
     "json",
     "matplotlib",
+    "mocpy",
     "numpy",
     "os",
     "pathlib",

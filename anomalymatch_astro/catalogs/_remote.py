@@ -21,6 +21,7 @@ from ..archives import HTTPClient
 from ..utils import require
 from ..utils.exceptions import ArchiveError, InvalidInputError, ServiceError
 from ._crossmatch import crossmatch, parse_radius, table_coords
+from ._tap_batches import BatchStore, run_batches
 
 __all__ = ["crossmatch_simbad", "crossmatch_vizier", "crossmatch_tap"]
 
@@ -58,12 +59,27 @@ def _query(http, attempt, service, *, throttle):
         raise ServiceError(msg) from exc
 
 
-def _remote_crossmatch(table, coords, query, *, service, radius, mode, prefix, batch_size, clean=None, http=None):
+def _remote_crossmatch(
+    table,
+    coords,
+    query,
+    *,
+    service,
+    radius,
+    mode,
+    prefix,
+    batch_size,
+    clean=None,
+    http=None,
+    store=None,
+    progress=False,
+):
     """The steps every remote cross-match shares.
 
     Query the service for each batch of candidate positions (through the archives' one HTTP
-    layer), stack the answers, let ``clean`` check them and name their position columns, drop
-    duplicate sources and match them to the candidates locally with `crossmatch`.
+    layer; with a ``store``, finished batches are kept and skipped on a rerun), stack the
+    answers, let ``clean`` check them and name their position columns, drop duplicate sources
+    and match them to the candidates locally with `crossmatch`.
 
     Parameters
     ----------
@@ -90,6 +106,10 @@ def _remote_crossmatch(table, coords, query, *, service, radius, mode, prefix, b
         The HTTP layer whose session ``query`` uses (pyvo).  Default: a new one from
         ``anomalymatch_astro.archives.conf``, for queries sent through their own session
         (astroquery), each of which is then rate limited as a whole.
+    store : `BatchStore`, optional
+        Keeps each finished batch's answer; batches found there are not asked again.
+    progress : bool, optional
+        Show a progress bar over the batches.
 
     Returns
     -------
@@ -99,12 +119,15 @@ def _remote_crossmatch(table, coords, query, *, service, radius, mode, prefix, b
     _check_batch_size(batch_size)
     throttle = True if http is None else None
     http = HTTPClient() if http is None else http
-    parts = []
-    for start in range(0, len(coords), batch_size):
-        rows = np.arange(start, min(start + batch_size, len(coords)))
-        part = _query(http, lambda rows=rows: query(rows), service, throttle=throttle)
-        if part is not None and len(part):
-            parts.append(part)
+    parts = run_batches(
+        len(coords),
+        batch_size,
+        query,
+        run=lambda attempt: _query(http, attempt, service, throttle=throttle),
+        service=service,
+        store=store,
+        progress=progress,
+    )
     found = vstack(parts, metadata_conflicts="silent") if parts else None
     catalog_coord = None
     if found is not None:
@@ -259,6 +282,8 @@ def crossmatch_tap(
     prefix="tap_",
     session=None,
     batch_size=5000,
+    workdir=None,
+    progress=True,
 ):
     """Cross-match candidates with a table of any TAP service, uploading the candidates (pyvo).
 
@@ -291,6 +316,15 @@ def crossmatch_tap(
         The HTTP session (e.g. with authentication); default pyvo's.
     batch_size : int, optional
         Candidates per upload.
+    workdir : str or os.PathLike, optional
+        A folder where each finished batch's answer is written atomically (one ECSV file per
+        batch, named by a digest of the query and of the batch's ids and positions).  A rerun
+        with the same folder reads the finished batches instead of uploading them again, so an
+        interrupted cross-match of a large region resumes where it stopped and a crash loses
+        at most the batch in flight; a changed query, radius, batch size or candidate list
+        makes new batches and never reuses another query's answers.
+    progress : bool, optional
+        Show a progress bar over the batches (default True).
 
     Returns
     -------
@@ -300,9 +334,11 @@ def crossmatch_tap(
     Raises
     ------
     ArchiveError
-        The service cannot be reached.
+        The service cannot be reached (the message names the failed batch).
     ServiceError
         The service answered with an error (e.g. an unknown table or no upload support).
+    WriteError
+        The work folder cannot be written.
     """
     pyvo = require("pyvo", feature="cross-matching through TAP")
     radius = parse_radius(radius)
@@ -325,6 +361,11 @@ def crossmatch_tap(
         f"ON 1 = CONTAINS(POINT('ICRS', t.{ra_column}, t.{dec_column}), "
         f"CIRCLE('ICRS', c.ra, c.dec, {r_deg!r}))"
     )
+    _check_batch_size(batch_size)
+    store = None
+    if workdir is not None:
+        query_key = {"service": service_url, "adql": adql, "upload": "cand_id,ra,dec"}
+        store = BatchStore(workdir, query=query_key, ids=ids, ra=coords.ra.deg, dec=coords.dec.deg)
     http = HTTPClient(session=session)
     service = pyvo.dal.TAPService(service_url, session=http.session)
 
@@ -359,4 +400,6 @@ def crossmatch_tap(
         batch_size=batch_size,
         clean=clean,
         http=http,
+        store=store,
+        progress=progress,
     )
