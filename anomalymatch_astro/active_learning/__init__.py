@@ -8,6 +8,7 @@ runs the paper's protocol with known truth.
 
 from ._labels import SOURCES, LabelStore
 from ._oracle import OracleResult, simulate_oracle
+from ._scorer import SessionScorer, reference_rank
 from ._session import DEFAULT_HEAD, ActiveLearningSession
 from ._strategies import (
     STRATEGIES,
@@ -25,6 +26,8 @@ from ._workdir import MODES
 
 __all__ = [
     "ActiveLearningSession",
+    "SessionScorer",
+    "reference_rank",
     "TrainResult",
     "LabelStore",
     "simulate_oracle",

@@ -19,6 +19,7 @@ from ..utils import label_word, parse_labels
 from ..utils.exceptions import InvalidInputError, LabelError, UnknownIDError
 from ._candidates import candidate_table, session_systems
 from ._labels import LabelStore
+from ._scorer import session_scorer
 from ._strategies import _column_mean, decision_threshold
 from ._training import TrainResult, combine_scores, fit_fast_head, fit_fixmatch, train_auroc
 from ._workdir import MODES, SessionWorkdir, recorded_cutouts_path
@@ -592,6 +593,10 @@ class ActiveLearningSession:
 
     def _save_scores(self, scores, parts, threshold, mode, cycle):
         self._workdir.save_scores(self._ids, scores, parts, threshold=threshold, mode=mode, cycle=cycle)
+
+    def scorer(self, *, mode=None):
+        """A picklable `SessionScorer` of new cutouts on this session's scale (mode: the last training's)."""
+        return session_scorer(self, mode=mode)
 
     # ------------------------------------------------------------------ candidates
     def _get_systems(self):

@@ -13,15 +13,26 @@ retries with backoff, a rate limit, failures mapped to
 `ArchiveClient` is such a client, and the remote cross-matches of
 `anomalymatch_astro.catalogs` use one too.
 
-pyvo and astroquery are imported only when a query runs, so importing this subpackage
-is cheap.
+`mine` scans a whole region of a survey (`LocalSurvey` on disk, `VOSurvey` on SIA 2 /
+HiPS and TAP) cell by cell on a Dask cluster, resumably, with MOCs of the cells done,
+failed and without data, and writes the scored sources as a HATS catalogue.
+
+pyvo, astroquery, mocpy, hats and dask are imported only when used, so importing this
+subpackage is cheap.
 """
 
+from ._cells import choose_order, parse_region, region_cells
+from ._cellwork import cut_sources, detect_sources_on_images
 from ._client import ArchiveClient
 from ._config import Conf, conf
+from ._coverage import Coverage
 from ._errors import NoCoverageError
+from ._hats import write_hats
 from ._http import RETRY_STATUS, HTTPClient, network_errors
+from ._mining import MiningResult, mine, mining_status, score_with
 from ._pipeline import cutouts_from_service
+from ._ratelimit import GlobalRateLimit
+from ._sources import LocalSurvey, VOSurvey
 
 __all__ = [
     "ArchiveClient",
@@ -32,4 +43,18 @@ __all__ = [
     "conf",
     "NoCoverageError",
     "cutouts_from_service",
+    "mine",
+    "mining_status",
+    "MiningResult",
+    "LocalSurvey",
+    "VOSurvey",
+    "GlobalRateLimit",
+    "Coverage",
+    "parse_region",
+    "choose_order",
+    "region_cells",
+    "cut_sources",
+    "detect_sources_on_images",
+    "score_with",
+    "write_hats",
 ]

@@ -25,6 +25,7 @@ SUBCOMMANDS = {
     "export": ("_export", "export a scored catalogue (Astronomaly bundle, FITS, VOTable, ECSV, Parquet, DS9)"),
     "crossmatch": ("_crossmatch", "cross-match candidates against a catalogue"),
     "benchmark": ("_benchmark", "run the benchmark protocol on the offline data sets"),
+    "mine": ("_mine", "scan a region of a survey cell by cell (SIA 2/HiPS/local + TAP), resumable, on Dask"),
 }
 
 

@@ -18,6 +18,12 @@ _EXTRA_OF = {
     "voila": "jupyter",
     "astrocut": "benchmark",
     "hdf5plugin": "storage",
+    "mocpy": "mining",
+    "cdshealpix": "mining",
+    "hats": "mining",
+    "lsdb": "mining",
+    "pyarrow": "mining",
+    "photutils": "detection",
 }
 
 
