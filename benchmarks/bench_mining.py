@@ -8,7 +8,9 @@ starts from an empty workdir and an empty download cache, on a LocalCluster of 1
 worker processes (1 thread each).  Reported: cells per minute and cutouts per second (wall
 time of the whole call, cluster start included), and the share of the summed per-cell time
 spent waiting on the service (queries, downloads, rate-limit waits) against computing
-(cutting, scoring).
+(cutting, scoring); also the cells' own span (first cell start to last cell end, without the
+cluster's start and stop), the CPU seconds of the ``dachs serve`` process, and the 1-minute
+load average at the start (the machine is shared: compare runs at similar load).
 
 Run: ``.venv/bin/python benchmarks/bench_mining.py [--repeats 2] [--rate-limit 0]`` with the
 DaCHS server of ``.ci/dachs_setup.sh`` running.
@@ -16,6 +18,7 @@ DaCHS server of ``.ci/dachs_setup.sh`` running.
 
 import argparse
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -42,6 +45,34 @@ def model(folder):
     return str(path)
 
 
+def dachs_cpu():
+    """CPU seconds used so far by the local ``dachs serve`` process (None when it is not found)."""
+    import os
+
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"dachs\0serve" not in f.read():
+                    continue
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            continue
+    return None
+
+
+def cluster_start(n_workers):
+    """Seconds to start and close a LocalCluster of ``n_workers`` processes (part of every run's wall time)."""
+    import distributed
+
+    t0 = time.perf_counter()
+    with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, dashboard_address=":0") as cluster:
+        with distributed.Client(cluster):
+            pass
+    return round(time.perf_counter() - t0, 2)
+
+
 def run_once(n_workers, folder, model_path, rate_limit):
     survey = VOSurvey(
         f"{BASE}/__system__/siap2/sitewide/siap2.xml",
@@ -56,6 +87,7 @@ def run_once(n_workers, folder, model_path, rate_limit):
     wd = Path(folder) / f"wd-{n_workers}"
     shutil.rmtree(wd, ignore_errors=True)
     shutil.rmtree(Path(folder) / f"cache-{n_workers}", ignore_errors=True)
+    cpu0, load = dachs_cpu(), os.getloadavg()[0]
     t0 = time.perf_counter()
     result = mine(
         survey,
@@ -68,6 +100,10 @@ def run_once(n_workers, folder, model_path, rate_limit):
         progress=False,
     )
     wall = time.perf_counter() - t0
+    cpu1 = dachs_cpu()
+    # the cells' own span (first start to last end), without the cluster's start and stop
+    records = [json.loads(p.read_text()) for p in wd.glob("cells/*/*/*.json")]
+    span = max(r["started"] + r["seconds"] for r in records) - min(r["started"] for r in records)
     s = result.summary
     return {
         "workers": n_workers,
@@ -82,6 +118,10 @@ def run_once(n_workers, folder, model_path, rate_limit):
         "service_share": round(s["service_s"] / max(s["service_s"] + s["compute_s"], 1e-9), 3),
         "service_s": round(s["service_s"], 2),
         "compute_s": round(s["compute_s"], 2),
+        "cells_span_s": round(span, 2),
+        "cells_per_min_in_span": round(60 * result.ran / span, 1),
+        "server_cpu_s": None if cpu0 is None or cpu1 is None else round(cpu1 - cpu0, 2),
+        "load_1min": round(load, 2),
     }
 
 
@@ -93,6 +133,7 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         model_path = model(folder)
+        print(json.dumps({"cluster_start_s": {n: cluster_start(n) for n in (1, 2)}}))
         for _ in range(args.repeats):
             for n in (1, 2):
                 rows.append(run_once(n, folder, model_path, args.rate_limit))

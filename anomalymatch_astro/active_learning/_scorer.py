@@ -142,6 +142,17 @@ class SessionScorer:
         return np.mean([reference_rank(self.references[name], s) for name, s in parts.items()], axis=0)
 
 
+def _built_hash(clf, cutouts):
+    """``clf.model_hash``, building a lazily built classifier first (on one cutout) when it has no network yet."""
+    try:
+        return getattr(clf, "model_hash", None)
+    except InvalidInputError:
+        if len(cutouts) == 0:
+            raise
+        clf.embed(cutouts[:1], batch_size=1)
+        return clf.model_hash
+
+
 def session_scorer(session, *, mode=None):
     """The `SessionScorer` of ``session`` (see `ActiveLearningSession.scorer`)."""
     from ._training import fit_fast_head
@@ -160,11 +171,21 @@ def session_scorer(session, *, mode=None):
         emb = session._compute_embeddings(progress=False)
         key = session._workdir.embedding_key if session._workdir is not None and not session._given_embeddings else None
         made_with = (key or {}).get("model_hash")
-        if made_with and made_with != getattr(clf, "model_hash", made_with):
-            msg = (
-                "the session's embeddings were made with an earlier state of its classifier (before FixMatch "
-                f"changed it), so new cutouts cannot be embedded the same way for mode {mode!r}; use mode='fixmatch'"
-            )
+        if made_with and made_with != _built_hash(clf, session.cutouts):
+            if "fixmatch" in session._parts:
+                msg = (
+                    "the session's embeddings were made with an earlier state of its classifier (before FixMatch "
+                    f"changed it), so new cutouts cannot be embedded the same way for mode {mode!r}; "
+                    "use mode='fixmatch'"
+                )
+            else:
+                msg = (
+                    f"the session's embeddings were made with another classifier than the one it holds now ({clf!r}), "
+                    "so new cutouts would not be embedded the same way: reopen the session with the classifier "
+                    "it was made with, e.g. ActiveLearningSession.open(workdir, classifier=AnomalyClassifier("
+                    "pretrained=False)) (a search of 'anomalymatch-astro search' records its classifier settings "
+                    "in search.json; 'anomalymatch-astro mine --session' uses them)"
+                )
             raise InvalidInputError(msg)
         head = session._make_head()
         fast, _ = fit_fast_head(head, emb, y)
@@ -176,7 +197,7 @@ def session_scorer(session, *, mode=None):
         refs["fixmatch"] = np.sort(np.asarray(session._parts["fixmatch"], dtype=np.float64))
     stages = session.feature_stages if (session._blocks and hasattr(clf, "feature_widths")) else ()
     ident = {
-        "model": getattr(clf, "model_hash", None),
+        "model": _built_hash(clf, session.cutouts),
         "mode": mode,
         "head": session.head if isinstance(session.head, str) else type(session.head).__name__,
         "labels": sorted(session.labels.items()),

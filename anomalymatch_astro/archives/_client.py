@@ -84,6 +84,7 @@ class ArchiveClient(HTTPClient):
         require("requests", feature="Archive access (ArchiveClient, anomalymatch-astro query)")
         super().__init__(session=session, timeout=timeout, retries=retries, rate_limit=rate_limit, backoff=backoff)
         self.cache_dir = os.fspath(cache_dir) if cache_dir is not None else _default_cache_dir()
+        self._soda_requests = {}  # DataLink URL -> (SODA access URL, params): asked once per client
 
     def __repr__(self):
         return (
@@ -356,9 +357,13 @@ class ArchiveClient(HTTPClient):
                 cached = f.read().strip()
             if os.path.exists(cached):
                 return cached
-        response = self.get(datalink_url)
-        votable = parse_votable(response.content, source=datalink_url)
-        access_url, params = soda_request(votable, source=datalink_url)
+        # a data set's DataLink document is the same for every circle: ask for it once per client
+        known = self._soda_requests
+        if datalink_url not in known:
+            response = self.get(datalink_url)
+            votable = parse_votable(response.content, source=datalink_url)
+            known[datalink_url] = soda_request(votable, source=datalink_url)
+        access_url, params = known[datalink_url][0], dict(known[datalink_url][1])
         params["CIRCLE"] = _circle(position, radius)
         path = self.download(access_url, params=params)
         write_bytes_atomic(marker, path)

@@ -386,27 +386,40 @@ def _run_cells(job, todo, ranges, coverage, scheduler, n_workers, processes, pro
                 finished(_mine_cell(job, int(pix), ranges[int(pix)]))
             return ran
         distributed = require("distributed", feature="Mining on a Dask cluster")
-        client, owned = _dask_client(scheduler, n_workers, processes)
+        # a LocalCluster of ours logs its start and stop at INFO: keep that out unless debugging
+        dask_log = logging.getLogger("distributed")
+        dask_level = dask_log.level
+        if scheduler is None and not log.isEnabledFor(logging.DEBUG):
+            dask_log.setLevel(max(dask_level, logging.WARNING))
         try:
-            limiter = getattr(job["survey"], "limiter", None)
-            if limiter is not None:
-                limiter.start(client)
-            shared = client.scatter(job, broadcast=True, hash=False)
-            futures = [
-                client.submit(_mine_cell, shared, int(pix), ranges[int(pix)], key=f"mine-cell-{job['run']}-{int(pix)}")
-                for pix in todo
-            ]
-            for future in distributed.as_completed(futures):
-                finished(future.result())
+            _submit_cells(distributed, job, todo, ranges, scheduler, n_workers, processes, finished)
         finally:
-            if owned:
-                cluster = getattr(client, "cluster", None)
-                client.close()
-                if cluster is not None:
-                    cluster.close()
+            dask_log.setLevel(dask_level)
     finally:
         bar.close()
     return ran
+
+
+def _submit_cells(distributed, job, todo, ranges, scheduler, n_workers, processes, finished):
+    """Run the cells on Dask, calling ``finished(record)`` as each one ends."""
+    client, owned = _dask_client(scheduler, n_workers, processes)
+    try:
+        limiter = getattr(job["survey"], "limiter", None)
+        if limiter is not None:
+            limiter.start(client)
+        shared = client.scatter(job, broadcast=True, hash=False)
+        futures = [
+            client.submit(_mine_cell, shared, int(pix), ranges[int(pix)], key=f"mine-cell-{job['run']}-{int(pix)}")
+            for pix in todo
+        ]
+        for future in distributed.as_completed(futures):
+            finished(future.result())
+    finally:
+        if owned:
+            cluster = getattr(client, "cluster", None)
+            client.close()
+            if cluster is not None:
+                cluster.close()
 
 
 def _finish(coverage, workdir, order, partition_order, top):

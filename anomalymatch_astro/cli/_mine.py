@@ -137,9 +137,10 @@ def _scorer(args):
         from ..classifier import AnomalyClassifier
 
         return AnomalyClassifier.load(args.model)
-    from ..active_learning import ActiveLearningSession
+    from ._search import _open
 
-    session = ActiveLearningSession.open(args.session)
+    # a search of 'search init' keeps no model/ before FixMatch: reopen it with its recorded classifier settings
+    session = _open(os.path.abspath(args.session), with_classifier=True)
     try:
         return session.scorer(mode=args.mode)
     finally:
@@ -149,6 +150,14 @@ def _scorer(args):
 def _status(args):
     from ..archives import mining_status
 
+    if not os.path.exists(os.path.join(args.workdir, "mining.json")):
+        from ..utils.exceptions import InvalidInputError
+
+        msg = (
+            f"{args.workdir!r} holds no mining run (no mining.json); "
+            "start one with 'anomalymatch-astro mine --workdir ...'"
+        )
+        raise InvalidInputError(msg)
     summary, mocs = mining_status(args.workdir)
     print(
         f"{args.workdir}: order {summary['order']}, {summary['cells']} cells: {summary['done']} done, "
@@ -156,20 +165,49 @@ def _status(args):
         f"{summary['cutouts']} cutouts of {summary['sources']} sources"
     )
     if summary["failed"]:
-        from astropy.table import Table
-
-        failures = Table.read(os.path.join(args.workdir, "coverage", "failures.ecsv"))
-        for row in failures[:10]:
-            print(f"  failed cell {row['pix']}: {row['reason'][:160]}")
+        _print_failures(args.workdir, 10)
     try:
         from ..visualization import plot_coverage
     except ImportError:  # pragma: no cover - plot_coverage comes with the visualization subpackage
         return 0
     path = args.plot or os.path.join(args.workdir, "coverage.png")
     fig = plot_coverage({"done": mocs["done"], "failed": mocs["failed"], "no data": mocs["nodata"]})
+    fig.axes[0].set_title(
+        f"{os.path.basename(os.path.abspath(args.workdir))}: {summary['done']} done, {summary['failed']} failed, "
+        f"{summary['nodata']} without data, {summary['todo']} to do of {summary['cells']} cells "
+        f"(order {summary['order']})",
+        fontsize=10,
+    )
     fig.savefig(path, dpi=100)
     print(f"wrote the coverage plot {path}")
     return 0
+
+
+def _print_failures(workdir, n):
+    """Print the reasons of the first ``n`` failed cells (the same reason once, with its count)."""
+    from astropy.table import Table
+
+    failures = Table.read(os.path.join(workdir, "coverage", "failures.ecsv"))
+    reasons = {}
+    for row in failures:
+        reasons.setdefault(str(row["reason"]), []).append(int(row["pix"]))
+    for reason, cells in list(reasons.items())[:n]:
+        more = f" and {len(cells) - 1} more cell(s)" if len(cells) > 1 else ""
+        print(f"  failed cell {cells[0]}{more}: {reason[:200]}")
+
+
+def _resuming(workdir):
+    """Print what an earlier run of this workdir already did (nothing for a new workdir)."""
+    if not os.path.exists(os.path.join(workdir, "mining.json")):
+        return
+    from ..archives import mining_status
+
+    s, _ = mining_status(workdir)
+    if s["done"] + s["failed"] + s["nodata"]:
+        print(
+            f"resuming {workdir}: {s['done']} done, {s['nodata']} without data, {s['failed']} failed "
+            f"(retried) of {s['cells']} cells; {s['todo']} to do"
+        )
 
 
 def run(args):
@@ -180,6 +218,7 @@ def run(args):
     region = _region(args)
     survey = _survey(args)
     scorer = _scorer(args)
+    _resuming(args.workdir)
     result = mine(
         survey,
         region,
@@ -200,4 +239,7 @@ def run(args):
         f"{s['done']} done, {s['failed']} failed, {s['nodata']} without data, {s['todo']} to do of {s['cells']}; "
         f"{s['cutouts']} cutouts scored; catalogue {result.paths['catalog']}"
     )
+    if s["failed"]:
+        _print_failures(args.workdir, 3)
+        print(f"{s['failed']} cell(s) failed: run the same command again to retry them (exit status 3)")
     return 0 if s["failed"] == 0 else 3

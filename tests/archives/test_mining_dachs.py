@@ -80,3 +80,19 @@ def test_cells_answered_500_fail_then_complete_after_recovery(dachs, reference, 
     second = mine(survey_, REGION, scorer=MeanScorer(), workdir=wd, size=SIZE, scheduler="synchronous", progress=False)
     assert second.ran == 2 and second.summary["failed"] == 0
     assert catalog_rows(second) == catalog_rows(reference)
+
+
+def test_datalink_documents_are_asked_once_per_worker(dachs, tmp_path):
+    """Each image's DataLink document is the same for every cell: only the SODA cut-outs are asked again."""
+    from anomalymatch_astro.archives._cells import cell_of
+
+    survey = vo_survey(dachs, tmp_path)
+    pix = int(cell_of([150.1], [2.2], 9)[0])
+    first = survey.cell_images(*cell_center_radius(pix, 9))
+    n_images = sum(len(v) for v in first.values())
+    assert n_images >= 3
+    n0 = survey.client.n_requests
+    again = survey.cell_images(*cell_center_radius(pix + 1, 9))
+    # one SIA 2 query and one SODA cut-out per image (no DataLink document)
+    assert survey.client.n_requests - n0 == 1 + sum(len(v) for v in again.values())
+    assert all(e["method"] == "soda" for v in again.values() for e in v)

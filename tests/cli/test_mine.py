@@ -65,3 +65,63 @@ def test_mine_command_needs_one_region_and_one_model(files, tmp_path, capsys):
     assert "give one region" in capsys.readouterr().err
     assert main(base + ["--cone", "150.1", "2.2", "0.1"]) == 1
     assert "--model CHECKPOINT or --session WORKDIR" in capsys.readouterr().err
+
+
+def test_mine_with_a_search_of_the_search_command(files, tmp_path, capsys):
+    """The documented route: 'search init' + 'search train' (fast mode, no model/ saved), then 'mine --session'.
+
+    The search's classifier is not pretrained: 'mine' must rebuild it from search.json, or
+    the session's embeddings and the new cutouts' would come from different networks.
+    """
+    folder, _ = files
+    from astropy.io import fits
+    from astropy.table import Table
+    from astropy.wcs import WCS
+
+    from anomalymatch_astro import make_cutouts
+
+    tiles = {b: str(folder / f"ammosaic_{b}_00.fits") for b in "gri"}
+    sources = Table.read(folder / "sources.ecsv")
+    x, y = WCS(fits.getheader(tiles["g"])).world_to_pixel_values(sources["ra"], sources["dec"])
+    inside = (x > 20) & (x < 580) & (y > 20) & (y < 580)
+    cs = make_cutouts(tiles, sources[inside][:16], 32, ids="source_id", progress=False)
+    cs.to_hdf5(tmp_path / "cutouts.h5")
+    (tmp_path / "seed.csv").write_text(f"id,label\n{cs.ids[0]},anomaly\n{cs.ids[1]},normal\n{cs.ids[2]},normal\n")
+    search = str(tmp_path / "search")
+    init = ["search", "init", "--workdir", search, "--cutouts", str(tmp_path / "cutouts.h5")]
+    init += ["--labels", str(tmp_path / "seed.csv"), "--no-pretrained", "--image-size", "32", "--no-rotation-average"]
+    assert main(init) == 0
+    assert main(["search", "train", "--workdir", search]) == 0
+    assert not os.path.exists(os.path.join(search, "model"))
+    capsys.readouterr()
+    wd = tmp_path / "wd"
+    argv = ["mine", "--workdir", str(wd), "--catalog", str(folder / "sources.ecsv"), "--id-column", "source_id"]
+    argv += [f"--images={b}={folder}/ammosaic_{b}_*.fits" for b in "gri"]
+    argv += ["--cone", "150.05", "2.15", "0.03", "--session", search, "--size", "32", "--synchronous", "--no-progress"]
+    assert main(argv) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "0 failed" in out and "cutouts scored" in out
+    from astropy.table import QTable
+
+    top = QTable.read(wd / "top_candidates.ecsv")
+    assert len(top) > 0 and ((top["score"] >= 0) & (top["score"] <= 1)).all()
+
+
+def test_mine_command_reports_failures_resumes_and_explains_status(files, tmp_path, capsys):
+    folder, model = files
+    wd = tmp_path / "wd"
+    argv = ["mine", "--workdir", str(wd), "--catalog", str(folder / "sources.ecsv"), "--id-column", "nosuch"]
+    argv += [f"--images={b}={folder}/ammosaic_{b}_*.fits" for b in "gri"]
+    argv += ["--cone", "150.05", "2.15", "0.03", "--model", str(model), "--size", "32"]
+    argv += ["--synchronous", "--no-progress"]
+    assert main(argv) == 3
+    out = capsys.readouterr().out
+    # the reason is printed once with its count of cells, and how to retry
+    assert "no id column 'nosuch'" in out and "more cell(s)" in out
+    assert "run the same command again to retry them" in out
+    # a rerun says what was done before
+    assert main(argv) == 3
+    assert f"resuming {wd}:" in capsys.readouterr().out
+    assert main(["mine", "--workdir", str(wd), "--status", "--plot", str(tmp_path / "sky.png")]) == 0
+    assert main(["mine", "--workdir", str(tmp_path / "nowhere"), "--status"]) == 1
+    assert "start one with 'anomalymatch-astro mine --workdir" in capsys.readouterr().err
