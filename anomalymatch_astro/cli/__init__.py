@@ -97,6 +97,18 @@ def _options(parser):
     return found
 
 
+#: an API hint naming a constructor's options, e.g. ``ArchiveClient(timeout=..., retries=...)``
+_CALL_OPTIONS = re.compile(r"\b[A-Z]\w*\((?P<names>\w+=\.\.\.(?:, \w+=\.\.\.)*)\)")
+
+
+def _call_flags(match, options):
+    """``Class(a=..., b=...)`` as the command's ``--a, --b`` when it has all of them, else unchanged."""
+    names = [part.split("=")[0] for part in match["names"].split(", ")]
+    if not all(name in options for name in names):
+        return match.group(0)
+    return ", ".join(options[name].option_strings[-1] for name in names)
+
+
 def _flag(name, value, options):
     """The command-line form of the API keyword ``name=value``, or None when the command has no such option."""
     long_options = {opt for action in options.values() for opt in action.option_strings if opt.startswith("--")}
@@ -143,11 +155,16 @@ def for_command_line(message, parser=None):
     "'a.fits' exists; use --overwrite to replace it"
     >>> for_command_line("unknown id(s): [np.str_('XDF0002'), np.int64(7)]")
     "unknown id(s): ['XDF0002', 7]"
+    >>> _ = p.add_argument("--timeout", type=float)
+    >>> _ = p.add_argument("--retries", type=int)
+    >>> for_command_line("raise the timeout/retries (ArchiveClient(timeout=..., retries=...)).", p)
+    'raise the timeout/retries (--timeout, --retries).'
     """
     message = _NUMPY_SCALAR.sub(lambda m: m.group(1), message)
     if parser is None:
         return message
     options = _options(parser)
+    message = _CALL_OPTIONS.sub(lambda m: _call_flags(m, options), message)
 
     def replace(match):
         flag = _flag(match["name"], match["value"], options)
