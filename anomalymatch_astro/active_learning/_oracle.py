@@ -78,6 +78,9 @@ def simulate_oracle(
     iterations=None,
     k=100,
     held_out=None,
+    systems=None,
+    artefacts=None,
+    group=False,
     progress=True,
 ):
     """Run AnomalyMatch's active-learning protocol with the truth standing in for the user.
@@ -110,6 +113,15 @@ def simulate_oracle(
         (the paper's test split).  They stay in the session as unlabelled data, as in real
         use.  Without it, the metrics are measured on every object not labelled at that
         point, and a small set can run out of anomalies to find.
+    systems : array-like of int, optional
+        One system id per object (e.g. the segmentation parent): adds ``distinct_top50``,
+        the number of distinct systems among the 50 top-scored evaluated objects.
+    artefacts : array-like of bool, optional
+        Objects that are artefacts (a star's spikes and halo, deblended fragments): adds
+        ``artefacts_top24``, how many of them are among the 24 top-scored evaluated objects.
+    group : bool, optional
+        Rank one object per system (the best-scored; needs ``systems``) for these two
+        counts, as the session's grouped candidates are shown.
     progress : bool, optional
         Progress bars while training.
 
@@ -140,6 +152,13 @@ def simulate_oracle(
     if held_out.any() and (session.labelled_mask() & held_out).any():
         msg = "some held-out objects are already labelled; start labels must come from the other objects"
         raise InvalidInputError(msg)
+    for name, values in (("systems", systems), ("artefacts", artefacts)):
+        if values is not None and np.shape(values) != truth.shape:
+            msg = f"{name} must have one value per cutout ({len(truth)}), got shape {np.shape(values)}"
+            raise InvalidInputError(msg)
+    if group and systems is None:
+        msg = "group=True ranks one object per system: pass systems= as well"
+        raise InvalidInputError(msg)
     ids = np.asarray(session.cutouts.ids).astype(str)
     records = OracleResult()
 
@@ -160,6 +179,7 @@ def simulate_oracle(
         else:  # every anomaly (or every normal) is labelled: nothing left to rank
             row.update(auroc=float("nan"), auprc=float("nan"), precision_at_1pct=float("nan"))
         row["exhausted"] = not left.any()
+        row.update(_top_counts(session.scores, ~exclude, systems, artefacts, group))
         records.append(row)
         log.info("oracle cycle %d: %s", cycle, {k_: row[k_] for k_ in ("auroc", "auprc") if k_ in row})
 
@@ -183,3 +203,21 @@ def simulate_oracle(
         session.train(mode=mode, iterations=iterations, progress=progress)
         record(c, time.perf_counter() - t, len(anomalies))
     return records
+
+
+def _top_counts(scores, evaluated, systems, artefacts, group):
+    """Distinct systems among the top 50 and artefacts among the top 24 of the evaluated objects."""
+    from ._strategies import first_per_system
+
+    out = {}
+    if systems is None and artefacts is None:
+        return out
+    rows = np.flatnonzero(evaluated)
+    rows = rows[np.argsort(-np.asarray(scores)[rows], kind="stable")]
+    if group:
+        rows = first_per_system(rows, np.asarray(systems))
+    if systems is not None:
+        out["distinct_top50"] = len(np.unique(np.asarray(systems)[rows[:50]]))
+    if artefacts is not None:
+        out["artefacts_top24"] = int(np.sum(np.asarray(artefacts, dtype=bool)[rows[:24]]))
+    return out

@@ -13,6 +13,7 @@ from ._protocol import (
     METHODS,
     N_IMAGE_FOLDER_CLASSES,
     PROTOCOLS,
+    VARIANTS,
     compare_strategies,
     run_protocol,
     summarize_protocol,
@@ -29,5 +30,6 @@ __all__ = [
     "PROTOCOLS",
     "LOCAL_PROTOCOLS",
     "METHODS",
+    "VARIANTS",
     "N_IMAGE_FOLDER_CLASSES",
 ]

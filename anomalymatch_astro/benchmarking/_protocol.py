@@ -17,16 +17,24 @@ Methods (the session with one setting each):
                backbone's last two stages added as two more levels (probe and kNN on each)
 ``fixmatch``   FixMatch fine-tuning of the EfficientNet
 ``both``       FixMatch and the fast head, combined by rank averaging (the session's default)
+
+Variants (``VARIANTS``) change one option around the method: ``mask`` (neighbour masking in
+the set, `~anomalymatch_astro.cutouts.mask_neighbours`), ``background`` (local sky subtraction,
+``Normalizer(background="annulus")``), ``group`` (the top lists counted one per system) and
+``crop`` (32-pixel cutouts instead of 64: the network sees the central object twice as large
+and fewer neighbours; real-sky sets only).
+On sets with ``system`` and ``artefact`` columns (the real-sky sets ``xdf_*``) every cycle also
+records ``distinct_top50`` and ``artefacts_top24`` (see `~anomalymatch_astro.active_learning.simulate_oracle`).
 """
 
 import logging
 import os
-import time
 
 import numpy as np
 from astropy.table import Table
 
 from ..utils.exceptions import InvalidInputError
+from ._cycles import METHODS, VARIANTS, _held_out_mask, _load, _run_one  # noqa: F401 (_held_out_mask: tests)
 
 __all__ = [
     "run_protocol",
@@ -35,21 +43,10 @@ __all__ = [
     "PROTOCOLS",
     "LOCAL_PROTOCOLS",
     "METHODS",
+    "VARIANTS",
 ]
 
 log = logging.getLogger(__name__)
-
-#: method name -> (session training mode, fast head, rotation-averaged embeddings, backbone stages)
-METHODS = {
-    "probe": ("fast", "logistic", False, ()),
-    "knn": ("fast", "knn", False, ()),
-    "spreading": ("fast", "spreading", False, ()),
-    "ensemble": ("fast", "ensemble", False, ()),
-    "ensemble_rot": ("fast", "ensemble", True, ()),
-    "multilevel": ("fast", "ensemble", True, (-2, -1)),
-    "fixmatch": ("fixmatch", "ensemble", False, ()),
-    "both": ("both", "ensemble", False, ()),
-}
 
 #: set name -> (anomaly classes, start anomalies, start normals, set options)
 PROTOCOLS = {
@@ -62,6 +59,12 @@ PROTOCOLS = {
     ),
     "mock_survey": ((None,), 5, 50, {"n_objects": 1500}),
     "lens": ((None,), 5, 100, {"n_objects": 1500}),
+    # real sky (the Hubble XDF, ~1000 sources, 40 injected anomalies = 4 %): half of the set held
+    # out (the paper's test split), so that the metrics of every cycle are on the same objects
+    "xdf_arcs": (("arcs",), 5, 100, {"n_anomalies": 40, "held_out": 0.5}),
+    "xdf_mergers": (("mergers",), 5, 100, {"n_anomalies": 40, "held_out": 0.5}),
+    "xdf_trails": (("trails",), 5, 100, {"n_anomalies": 40, "held_out": 0.5}),
+    "xdf_colour": (("colour",), 5, 100, {"n_anomalies": 40, "held_out": 0.5}),
 }
 
 #: sets read from the user's own copies (``local_data``): (anomaly classes, start anomalies, start
@@ -85,18 +88,8 @@ _QUICK = {
     "lens": {"n_objects": 600},
     "galaxy_mnist": {"n_per_class": 80},
     "miniimagenet": {"n_per_class": 20, "anomaly_fraction": 0.05},
+    **{f"xdf_{kind}": {"n_anomalies": 30} for kind in ("arcs", "mergers", "trails", "colour")},
 }
-
-
-def _load(name, anomaly_class, seed, options):
-    from ..datasets import load_benchmark_set
-
-    kwargs = dict(options)
-    if name == "digits":
-        kwargs["anomaly_digit"] = anomaly_class
-    elif name in ("morphology", "galaxy_mnist", "miniimagenet"):
-        kwargs["anomaly_class"] = anomaly_class
-    return load_benchmark_set("image_folder" if name == "miniimagenet" else name, seed=seed, **kwargs)
 
 
 def _protocols(local_data):
@@ -140,6 +133,7 @@ def run_protocol(
     held_out=0.0,
     quick=False,
     local_data=None,
+    variants=("default",),
     output=None,
     progress=True,
 ):
@@ -166,7 +160,8 @@ def run_protocol(
         Fraction of each set (drawn per seed, anomalies and normals alike) that is never
         labelled and on which alone the metrics are measured, as the paper's test split.
         0 (default): the metrics are measured on every object not labelled at that point,
-        so a small set (digits: about 30 anomalies) runs out of anomalies by cycle 3.
+        so a small set (digits: about 30 anomalies) runs out of anomalies by cycle 3.  The
+        real-sky sets hold out their own fraction (0.5) unless this is set.
     quick : bool, optional
         Smaller sets, first anomaly class only (a smoke run).
     local_data : str, optional
@@ -174,6 +169,8 @@ def run_protocol(
         `~anomalymatch_astro.datasets.find_local_sets`); they join the sets as ``galaxy_mnist``
         (4 classes, 25 % anomalies, 10 + 30 start labels) and ``miniimagenet`` (the first 5 class
         folders each as the anomaly against all others, 1 %, 5 + 495 start labels).
+    variants : sequence of str, optional
+        Among ``VARIANTS``: each method runs once per variant (column ``variant``).
     output : str, optional
         Folder to write ``protocol.ecsv`` and ``protocol_summary.ecsv`` into; the rows so far
         are rewritten after every anomaly class and seed, so a long run that is stopped keeps them.
@@ -184,10 +181,6 @@ def run_protocol(
     -------
     `~astropy.table.Table`
     """
-    from ..active_learning import ActiveLearningSession, simulate_oracle
-    from ..classifier import AnomalyClassifier
-    from ..datasets import start_labels
-
     if not (isinstance(held_out, (int, float)) and 0 <= held_out < 1):
         msg = f"held_out must be a fraction in [0, 1), got {held_out!r}"
         raise InvalidInputError(msg)
@@ -207,6 +200,11 @@ def run_protocol(
         if m not in METHODS:
             msg = f"unknown method {m!r}; choose from {list(METHODS)}"
             raise InvalidInputError(msg)
+    variants = list(variants or ("default",))
+    for v in variants:
+        if v not in VARIANTS:
+            msg = f"unknown variant {v!r}; choose from {list(VARIANTS)}"
+            raise InvalidInputError(msg)
     rows = []
     for name in sets:
         classes, n_anom, n_norm, options = protocols[name]
@@ -217,71 +215,24 @@ def run_protocol(
             classes, options = classes[:1], {**options, **_QUICK[name]}
         for anomaly_class in classes:
             for seed in seeds:
-                cutouts = _load(name, anomaly_class, seed, options)
-                truth = np.asarray(cutouts.table["is_anomaly"], dtype=bool)
-                test = _held_out_mask(truth, held_out, seed)
-                pool = np.flatnonzero(~test)
-                labels = start_labels(
-                    truth[pool], ids=np.asarray(cutouts.ids)[pool], n_anomalies=n_anom, n_normals=n_norm, seed=seed
-                )
-                size = image_size or min(64, cutouts.image_shape[0])
-                embeddings = {}
-                # methods with extra feature levels first: the others reuse their first block
-                for method in sorted(methods, key=lambda m: not METHODS[m][3]):
-                    mode, head, rotation_average, stages = METHODS[method]
-                    shared = (rotation_average, stages)
-                    if shared not in embeddings and not stages:
-                        for (rot, more), (emb, blocks) in embeddings.items():
-                            if rot == rotation_average and more:  # its head block is these embeddings
-                                embeddings[shared] = (np.ascontiguousarray(emb[:, : blocks[0]]), None)
-                                break
-                    emb, blocks = embeddings.get(shared, (None, None))  # the same frozen embeddings
-                    session = ActiveLearningSession(
-                        cutouts,
-                        labels=labels,
-                        classifier=AnomalyClassifier(image_size=size, seed=seed),
-                        head=head,
-                        default_mode=mode,
-                        rotation_average=rotation_average,
-                        feature_stages=stages,
-                        embeddings=emb,
-                        embedding_blocks=blocks,
-                    )
-                    t0 = time.perf_counter()
-                    records = simulate_oracle(
-                        session, truth, cycles=cycles, iterations=iterations, held_out=test, progress=progress
-                    )
-                    if mode == "fast" and shared not in embeddings:
-                        embeddings[shared] = (session.embeddings, session.embedding_blocks)
-                    for r in records:
-                        rows.append(
-                            {
-                                "set": name,
-                                "anomaly_class": str(anomaly_class),
-                                "seed": seed,
-                                "method": method,
-                                "held_out": float(held_out),
-                                "cycle": r["cycle"],
-                                "n_labelled": r["n_labelled"],
-                                "anomaly_fraction": r.get("anomaly_fraction", np.nan),
-                                "auroc": r.get("auroc", np.nan),
-                                "auprc": r.get("auprc", np.nan),
-                                "precision_at_1pct": r.get("precision_at_1pct", np.nan),
-                                "found_in_first_100": float(r.get("found_in_first_100", np.nan)),
-                                "train_seconds": r["train_seconds"],
-                            }
-                        )
-                    log.info(
-                        "%s/%s seed %d %s: AUROC %.3f -> %.3f (%.0f s)",
+                cache = {}  # the set and embeddings of one seed, shared by the variants that allow it
+                for variant in variants:
+                    rows += _run_one(
                         name,
                         anomaly_class,
                         seed,
-                        method,
-                        records[0]["auroc"],
-                        records[-1]["auroc"],
-                        time.perf_counter() - t0,
+                        variant,
+                        options,
+                        n_anom,
+                        n_norm,
+                        methods,
+                        held_out,
+                        cycles=cycles,
+                        iterations=iterations,
+                        image_size=image_size,
+                        progress=progress,
+                        cache=cache,
                     )
-                    session.close()
                 if output is not None:  # after every seed: a stopped run keeps what it did
                     _write_results(rows, output)
     if output is not None and not rows:
@@ -289,17 +240,6 @@ def run_protocol(
     table = Table(rows=rows)
     table.meta["summary"] = summarize_protocol(table)
     return table
-
-
-def _held_out_mask(truth, fraction, seed):
-    """A stratified random test split: ``fraction`` of the anomalies and of the normals."""
-    test = np.zeros(len(truth), dtype=bool)
-    if not fraction:
-        return test
-    rng = np.random.default_rng([int(seed), 7])
-    for group in (np.flatnonzero(truth), np.flatnonzero(~truth)):
-        test[rng.choice(group, int(round(fraction * len(group))), replace=False)] = True
-    return test
 
 
 def _write_results(rows, output):
@@ -312,18 +252,25 @@ def _write_results(rows, output):
 def summarize_protocol(table):
     """Mean and standard deviation over seeds and anomaly classes, per set, method and cycle."""
     out = []
-    keys = sorted({(r["set"], r["method"], int(r["cycle"])) for r in table}, key=lambda k: (k[0], k[2], k[1]))
-    for name, method, cycle in keys:
-        sel = (table["set"] == name) & (table["method"] == method) & (table["cycle"] == cycle)
+    variant = table["variant"] if "variant" in table.colnames else np.full(len(table), "default")
+    keys = sorted(
+        {(r["set"], r["method"], v, int(r["cycle"])) for r, v in zip(table, variant)},
+        key=lambda k: (k[0], k[3], k[1], k[2]),
+    )
+    for name, method, var, cycle in keys:
+        sel = (table["set"] == name) & (table["method"] == method) & (table["cycle"] == cycle) & (variant == var)
         row = {
             "set": name,
             "method": method,
+            "variant": var,
             "cycle": cycle,
             "n_runs": int(sel.sum()),
             "held_out": float(np.max(table["held_out"][sel])) if "held_out" in table.colnames else 0.0,
             "anomaly_fraction": float(np.mean(table["anomaly_fraction"][sel])),
         }
-        for metric in ("auroc", "auprc", "precision_at_1pct", "found_in_first_100"):
+        metrics = ["auroc", "auprc", "precision_at_1pct", "found_in_first_100"]
+        metrics += [m for m in ("distinct_top50", "artefacts_top24") if m in table.colnames]
+        for metric in metrics:
             values = np.asarray(table[metric][sel], dtype=float)
             values = values[np.isfinite(values)]  # cycles after every anomaly was found are NaN
             row[f"{metric}_mean"] = float(np.mean(values)) if len(values) else np.nan

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 MORPHOLOGY_CLASSES = ("smooth_round", "smooth_cigar", "edge_on_disk", "spiral")
 
 #: The names `load_benchmark_set` knows.
-BENCHMARK_SETS = ("digits", "morphology", "mock_survey", "lens")
+BENCHMARK_SETS = ("digits", "morphology", "mock_survey", "lens", "real_sky")
 
 
 # ----------------------------------------------------------------------------- morphology
@@ -295,12 +295,14 @@ def load_benchmark_set(name, *, seed=0, **kwargs):
 
     Parameters
     ----------
-    name : {"digits", "morphology", "mock_survey", "lens", "galaxy_mnist", "image_folder"}
+    name : {"digits", "morphology", "mock_survey", "lens", "real_sky", "galaxy_mnist", "image_folder"}
         ``"digits"``: `make_digits_set`; ``"morphology"``: `make_morphology_set`;
         ``"mock_survey"``: a `make_mock_survey` survey (all four anomaly kinds, 3%)
         cut into 64-pixel g, r, i cutouts on the reference grid (the other bands
         reprojected); ``"lens"``: the same from `make_lens_survey` (faint thin arcs
-        at 1%, the hard set).  The paper's sets from a copy on disk, which need
+        at 1%, the hard set); ``"real_sky"``: `make_real_sky_set` (the Hubble XDF of
+        scikit-image with anomalies injected around its real galaxies; ``anomaly=``
+        ``"arcs"``, ``"mergers"``, ``"trails"`` or ``"colour"``).  The paper's sets from a copy on disk, which need
         ``path=`` (nothing is downloaded; `find_local_sets` finds copies):
         ``"galaxy_mnist"``: `load_galaxy_mnist`; ``"image_folder"``:
         `load_image_folder` (miniImageNet or any ImageNet-style folder; also needs
@@ -332,6 +334,10 @@ def load_benchmark_set(name, *, seed=0, **kwargs):
         return make_morphology_set(seed=seed, **kwargs)
     if name in ("mock_survey", "lens"):
         return _survey_cutouts(name, seed=seed, **kwargs)
+    if name == "real_sky":
+        from ._real_sky import make_real_sky_set
+
+        return make_real_sky_set(seed=seed, **kwargs)
     if name in ("galaxy_mnist", "image_folder"):
         from ._galaxy_mnist import load_galaxy_mnist
         from ._image_folder import load_image_folder

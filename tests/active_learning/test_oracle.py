@@ -116,3 +116,33 @@ def test_oracle_result_to_table(digits, start_labels, fake_classifier):
     assert list(table["n_anomalies"].mask) == [False, False, True]
     assert table["n_anomalies"][0] == records[0]["n_anomalies"]
     assert len(OracleResult().to_table()) == 0
+
+
+def test_oracle_counts_systems_and_artefacts_in_the_top_lists(digits, start_labels, fake_classifier):
+    cs, truth = digits
+    n = len(truth)
+    systems = np.arange(n) // 2  # pairs of objects are one system
+    artefacts = np.zeros(n, dtype=bool)
+    s = ActiveLearningSession(cs, labels=start_labels, classifier=fake_classifier, default_mode="fast")
+    s.train(progress=False)
+    order = np.argsort(-s.scores, kind="stable")
+    evaluated = ~s.labelled_mask()
+    top = order[evaluated[order]]
+    artefacts[top[:5]] = True  # the five best-scored unlabelled objects are "artefacts"
+    plain = simulate_oracle(s, truth, cycles=0, systems=systems, artefacts=artefacts)[0]
+    assert plain["artefacts_top24"] == 5
+    assert plain["distinct_top50"] == len(np.unique(systems[top[:50]]))
+    grouped = simulate_oracle(s, truth, cycles=0, systems=systems, artefacts=artefacts, group=True)[0]
+    assert grouped["distinct_top50"] == 50  # one object per system
+    firsts = top[np.sort(np.unique(systems[top], return_index=True)[1])]
+    assert grouped["artefacts_top24"] == int(artefacts[firsts[:24]].sum())
+    assert "distinct_top50" not in simulate_oracle(s, truth, cycles=0)[0]
+
+
+def test_oracle_top_counts_check_their_inputs(digits, start_labels, fake_classifier):
+    cs, truth = digits
+    s = ActiveLearningSession(cs, labels=start_labels, classifier=fake_classifier, default_mode="fast")
+    with pytest.raises(InvalidInputError, match="systems must have one value per cutout"):
+        simulate_oracle(s, truth, cycles=0, systems=np.zeros(3, dtype=int))
+    with pytest.raises(InvalidInputError, match="pass systems= as well"):
+        simulate_oracle(s, truth, cycles=0, group=True)

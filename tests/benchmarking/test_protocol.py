@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from anomalymatch_astro.benchmarking import METHODS, compare_strategies, run_protocol, summarize_protocol
+from anomalymatch_astro.benchmarking import (
+    METHODS,
+    PROTOCOLS,
+    VARIANTS,
+    compare_strategies,
+    run_protocol,
+    summarize_protocol,
+)
 from anomalymatch_astro.utils.exceptions import InvalidInputError
 
 
@@ -131,3 +138,43 @@ def test_unknown_set_and_method():
     with pytest.raises(InvalidInputError, match="unknown method"):
         run_protocol(sets=["digits"], methods=["nope"])
     assert "multilevel" in METHODS
+
+
+def test_summarize_protocol_by_variant_with_the_real_sky_columns():
+    from astropy.table import Table
+
+    from anomalymatch_astro.cli._benchmark import format_protocol_table
+
+    rows = [
+        {
+            "set": "xdf_arcs",
+            "method": "multilevel",
+            "variant": variant,
+            "cycle": 1,
+            "held_out": 0.5,
+            "anomaly_fraction": 0.04,
+            "auroc": a,
+            "auprc": 0.2,
+            "precision_at_1pct": 0.4,
+            "found_in_first_100": 3.0,
+            "distinct_top50": d,
+            "artefacts_top24": 2.0,
+            "train_seconds": 1.0,
+        }
+        for variant, a, d in (("default", 0.7, 48.0), ("default", 0.8, 46.0), ("group", 0.75, 50.0))
+    ]
+    summary = summarize_protocol(Table(rows=rows))
+    assert list(summary["variant"]) == ["default", "group"]
+    assert summary["auroc_mean"][0] == pytest.approx(0.75) and summary["distinct_top50_mean"][0] == 47.0
+    assert summary["artefacts_top24_mean"][1] == 2.0
+    text = format_protocol_table(Table(rows=rows))
+    assert "systems/50" in text and "group" in text
+
+
+def test_real_sky_protocols_and_variants():
+    for kind in ("arcs", "mergers", "trails", "colour"):
+        classes, n_anom, n_norm, options = PROTOCOLS[f"xdf_{kind}"]
+        assert classes == (kind,) and options["held_out"] == 0.5 and options["n_anomalies"] > n_anom
+    assert set(VARIANTS) >= {"default", "mask", "background", "group", "crop"}
+    with pytest.raises(InvalidInputError, match="unknown variant"):
+        run_protocol(sets=["digits"], methods=["probe"], variants=["nope"])

@@ -116,3 +116,19 @@ def test_ensemble_blocks():
         EnsembleHead(blocks=[0, 10])
     with pytest.raises(InvalidInputError, match="not fitted"):
         EnsembleHead(blocks=[6, 4]).score(x)
+
+
+def test_ensemble_blocks_with_a_stateful_member_refit():
+    """A label-spreading member keeps a PCA of its block: each block, and each refit, starts fresh."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 40))
+    x[:15, 30:] += 3.0
+    labels = np.full(300, -1)
+    labels[:4] = 1
+    labels[100:140] = 0
+    head = EnsembleHead([LabelSpreadingHead(n_components=8, n_anchors=100)], blocks=[30, 10])
+    for _ in range(2):  # the same head refitted, as a session does every cycle with a head object
+        scores = head.fit(x, labels).score(x)
+        widths = [m.pca[1].shape[1] for _, m in head.members]
+        assert widths == [30, 10]
+    assert roc_auc_score(np.arange(300) < 15, scores) > 0.8
