@@ -400,7 +400,10 @@ class EnsembleHead:
     name = "ensemble"
 
     def __init__(self, heads=None, *, blocks=None):
+        import copy
+
         self.heads = list(heads) if heads is not None else [LogisticHead(), KNNHead()]
+        self._pristine = [copy.deepcopy(head) for head in self.heads]
         self.blocks = None if blocks is None else [int(b) for b in blocks]
         if self.blocks is not None and (not self.blocks or min(self.blocks) < 1):
             msg = f"blocks must be positive widths, got {blocks!r}"
@@ -424,10 +427,15 @@ class EnsembleHead:
         import copy
 
         embeddings = np.asarray(embeddings)
+        slices = self._slices(embeddings)
+        # copies of the members as they were given, never fitted: a fitted head keeps state of its
+        # block (the label-spreading head's PCA) that must not carry over to another block, also
+        # when the same EnsembleHead is fitted again in a later cycle
+        fresh = [[copy.deepcopy(head) for head in self._pristine] for _ in slices[1:]]
         self.members = []
-        for i, cols in enumerate(self._slices(embeddings)):
-            for head in self.heads:
-                member = head if self.blocks is None or i == 0 else copy.deepcopy(head)
+        for i, cols in enumerate(slices):
+            for j, head in enumerate(self.heads):
+                member = head if i == 0 else fresh[i - 1][j]
                 self.members.append((cols, member.fit(embeddings[:, cols], labels)))
         return self
 
