@@ -71,7 +71,7 @@ class SessionScorer:
 
     Made by `ActiveLearningSession.scorer`; call it on a `~anomalymatch_astro.CutoutSet`.
     New cutouts are embedded with the session's classifier and embedding settings
-    (rotation averaging, feature stages), scored by the session's fast head fitted on
+    (rotation averaging, feature stages, centre views), scored by the session's fast head fitted on
     the session's labels and/or by its FixMatch classifier, and each member's or model's
     score is ranked among the session's own cutouts (`reference_rank`) where the session
     ranks them, so that the score of a cutout does not depend on the batch it came in.
@@ -93,6 +93,7 @@ class SessionScorer:
         references=None,
         rotation_average=True,
         stages=(),
+        zoom=(),
         batch_size=256,
         scorer_id="",
     ):
@@ -102,6 +103,7 @@ class SessionScorer:
         self.references = references or {}
         self.rotation_average = bool(rotation_average)
         self.stages = tuple(stages)
+        self.zoom = tuple(zoom)
         self.batch_size = int(batch_size)
         self.scorer_id = scorer_id
 
@@ -115,6 +117,7 @@ class SessionScorer:
             cache_path=None,
             rotation_average=self.rotation_average,
             stages=self.stages,
+            zoom=getattr(self, "zoom", ()),  # a scorer pickled before zoom existed has none
             batch_size=self.batch_size,
             progress=False,
         )
@@ -195,7 +198,10 @@ def session_scorer(session, *, mode=None):
         refs["fast"] = np.sort(fast)
     if mode in ("fixmatch", "both"):
         refs["fixmatch"] = np.sort(np.asarray(session._parts["fixmatch"], dtype=np.float64))
-    stages = session.feature_stages if (session._blocks and hasattr(clf, "feature_widths")) else ()
+    # the stages the embeddings were made with: none when the backbone could not give them (one block per view)
+    views, stages = 1 + len(session.zoom), session.feature_stages
+    if not (stages and hasattr(clf, "feature_widths") and len(session._blocks or ()) == views * (1 + len(stages))):
+        stages = ()
     ident = {
         "model": _built_hash(clf, session.cutouts),
         "mode": mode,
@@ -203,6 +209,7 @@ def session_scorer(session, *, mode=None):
         "labels": sorted(session.labels.items()),
         "rotation_average": session.rotation_average,
         "stages": list(stages),
+        **({"zoom": list(session.zoom)} if session.zoom else {}),
     }
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return SessionScorer(
@@ -212,6 +219,7 @@ def session_scorer(session, *, mode=None):
         references=refs,
         rotation_average=session.rotation_average,
         stages=stages,
+        zoom=session.zoom,
         batch_size=session.batch_size,
         scorer_id=f"session-{digest}",
     )

@@ -14,14 +14,14 @@ import time
 import numpy as np
 
 from ..catalogs import rank_systems
-from ..embeddings import compute_embeddings, embedding_key, fit_pca, make_head
+from ..embeddings import check_zoom, fit_pca, make_head
 from ..utils import label_word, parse_labels
 from ..utils.exceptions import InvalidInputError, LabelError, UnknownIDError
 from ._candidates import candidate_table, session_systems
 from ._labels import LabelStore
 from ._scorer import session_scorer
 from ._strategies import _column_mean, decision_threshold
-from ._training import TrainResult, combine_scores, fit_fast_head, fit_fixmatch, train_auroc
+from ._training import TrainResult, combine_scores, fit_fast_head, fit_fixmatch, session_embeddings, train_auroc
 from ._workdir import MODES, SessionWorkdir, recorded_cutouts_path
 
 __all__ = ["ActiveLearningSession", "TrainResult", "MODES", "DEFAULT_HEAD", "combine_scores"]
@@ -34,6 +34,7 @@ DEFAULT_HEAD = "ensemble"
 #: Defaults of the embedding settings for a new session.
 DEFAULT_ROTATION_AVERAGE = True
 DEFAULT_FEATURE_STAGES = (-2, -1)
+DEFAULT_ZOOM = ()
 
 
 class ActiveLearningSession:
@@ -76,6 +77,13 @@ class ActiveLearningSession:
         members on each level separately and averages their ranks (see
         docs/benchmarks.rst).  Ignored for classifiers without ``feature_widths``
         (stand-in embedders).
+    zoom : sequence of float, optional
+        Centre views appended to the embeddings: for each fraction, the embeddings of the
+        central part of every cutout (``0.5``: the central half, shown at twice the scale)
+        as more feature levels beside the full view (`~anomalymatch_astro.embeddings.compute_embeddings`;
+        one more embedding pass per view).  Default: the value recorded in the workdir, else
+        ``()``: the full cutouts alone.  Helps when the object is small in a crowded field
+        (docs/benchmarks.rst, "Real sky").
     batch_size : int, optional
         Batch size for embedding and scoring.
     embeddings : array-like, optional
@@ -102,9 +110,9 @@ class ActiveLearningSession:
     Notes
     -----
     Reopening a workdir restores every setting it records (``default_mode``, ``head``,
-    ``rotation_average``, ``feature_stages``); an explicit ``default_mode`` or ``head``
-    replaces the recorded one, while a ``rotation_average`` or ``feature_stages`` that
-    differs from the one the cached embeddings were made with raises
+    ``rotation_average``, ``feature_stages``, ``zoom``); an explicit ``default_mode`` or
+    ``head`` replaces the recorded one, while an embedding setting that differs from the one
+    the cached embeddings were made with raises
     `~anomalymatch_astro.utils.exceptions.InvalidInputError`.
 
     Examples
@@ -146,6 +154,7 @@ class ActiveLearningSession:
         head=None,
         rotation_average=None,
         feature_stages=None,
+        zoom=None,
         batch_size=256,
         embeddings=None,
         embedding_blocks=None,
@@ -185,6 +194,7 @@ class ActiveLearningSession:
             "head": head,
             "rotation_average": rotation_average,
             "feature_stages": feature_stages,
+            "zoom": None if zoom is None else check_zoom(zoom),
         }
         # checked before the workdir is touched: a typo in the labels leaves no workdir behind
         new_labels = None if labels is None else parse_labels(labels, known_ids=self._ids)
@@ -210,6 +220,7 @@ class ActiveLearningSession:
         ra, stages = settings["rotation_average"], settings["feature_stages"]
         self.rotation_average = DEFAULT_ROTATION_AVERAGE if ra is None else bool(ra)
         self.feature_stages = tuple(int(x) for x in (DEFAULT_FEATURE_STAGES if stages is None else stages))
+        self.zoom = check_zoom(DEFAULT_ZOOM if settings["zoom"] is None else settings["zoom"])
 
         if self._workdir is not None:
             self._store = LabelStore(self._workdir.label_store_path)
@@ -279,6 +290,7 @@ class ActiveLearningSession:
             head=self.head if isinstance(self.head, str) else type(self.head).__name__,
             rotation_average=self.rotation_average,
             feature_stages=list(self.feature_stages),
+            zoom=list(self.zoom),
         )
 
     @classmethod
@@ -438,38 +450,8 @@ class ActiveLearningSession:
         return self._compute_embeddings(progress=True)
 
     def _compute_embeddings(self, *, progress):
-        if self._embeddings is not None:
-            return self._embeddings
-        if self._workdir is not None:
-            cached = self._workdir.cached_embeddings(len(self._ids))
-            if cached is not None:
-                self._embeddings, self._blocks = cached
-                return self._embeddings
-        clf = self.classifier
-        stages = self.feature_stages if hasattr(clf, "feature_widths") else ()
-        # the key first: the model hash of a classifier that is not fitted yet builds its network
-        key = embedding_key(self.cutouts, clf, rotation_average=self.rotation_average, stages=stages)
-        if stages and not hasattr(getattr(clf, "ema_model", None), "forward_intermediates"):
-            log.warning(
-                "the backbone does not expose its feature stages (timm forward_intermediates; "
-                "a newer timm has it): the fast head uses the head features alone"
-            )
-            stages = ()
-            key = embedding_key(self.cutouts, clf, rotation_average=self.rotation_average)
-        log.info("embedding the %d cutouts once (cached for every later cycle)", len(self._ids))
-        self._embeddings = compute_embeddings(
-            self.cutouts,
-            clf,
-            cache_path=None if self._workdir is None else self._workdir.embeddings_path,
-            rotation_average=self.rotation_average,
-            stages=stages,
-            batch_size=self.batch_size,
-            progress=progress,
-        )
-        self._blocks = clf.feature_widths(stages=stages) if stages else None
-        if self._workdir is not None:
-            self._workdir.record_embeddings(key, self._blocks)
-            self._save_state()
+        if self._embeddings is None:
+            self._embeddings, self._blocks = session_embeddings(self, progress=progress)
         return self._embeddings
 
     @property

@@ -1,13 +1,16 @@
 """What one training of the session does: fit the fast head and/or FixMatch, combine their scores."""
 
 import dataclasses
+import logging
 
 import numpy as np
 
 from ..embeddings import rank_normalize
 from ..utils import label_word
 
-__all__ = ["TrainResult", "combine_scores", "fit_fast_head", "fit_fixmatch", "train_auroc"]
+__all__ = ["TrainResult", "combine_scores", "fit_fast_head", "fit_fixmatch", "session_embeddings", "train_auroc"]
+
+log = logging.getLogger(__name__)
 
 
 def train_auroc(y, s):
@@ -135,3 +138,58 @@ def fit_fixmatch(classifier, cutouts, y, *, iterations=None, batch_size=256, pro
     classifier.fit(cutouts, words, iterations=iterations, progress=progress)
     scores = np.asarray(classifier.score(cutouts, batch_size=batch_size, progress=progress), dtype=np.float64)
     return scores, {"train_auroc": train_auroc(y[lab], scores[lab])}
+
+
+def session_embeddings(session, *, progress):
+    """The embeddings of ``session``'s cutouts and their block widths: from its workdir, else computed.
+
+    Computed once with the session's classifier as it is (the pretrained backbone when it is
+    not fitted yet) and settings (rotation averaging, feature stages, zoom), then cached in the
+    workdir, whose ``session.json`` records the key and the blocks.
+    """
+    from ..embeddings import compute_embeddings, embedding_key
+
+    wd = session._workdir
+    if wd is not None:
+        cached = wd.cached_embeddings(len(session._ids))
+        if cached is not None:
+            return cached
+    clf = session.classifier
+    stages = session.feature_stages if hasattr(clf, "feature_widths") else ()
+    if stages and not hasattr(getattr(clf, "ema_model", None), "forward_intermediates"):
+        embedding_key(session.cutouts, clf)  # the model hash of an unfitted classifier builds its network
+        if not hasattr(getattr(clf, "ema_model", None), "forward_intermediates"):
+            log.warning(
+                "the backbone does not expose its feature stages (timm forward_intermediates; "
+                "a newer timm has it): the fast head uses the head features alone"
+            )
+            stages = ()
+    settings = {"rotation_average": session.rotation_average, "stages": stages, "zoom": session.zoom}
+    key = embedding_key(session.cutouts, clf, **settings)
+    log.info("embedding the %d cutouts once (cached for every later cycle)", len(session._ids))
+    emb = compute_embeddings(
+        session.cutouts,
+        clf,
+        cache_path=None if wd is None else wd.embeddings_path,
+        batch_size=session.batch_size,
+        progress=progress,
+        **settings,
+    )
+    blocks = _view_blocks(session.cutouts, clf, stages, session.zoom, emb.shape[1])
+    if wd is not None:
+        wd.record_embeddings(key, blocks)
+        session._save_state()
+    return emb, blocks
+
+
+def _view_blocks(cutouts, clf, stages, zoom, width):
+    """The block widths of embeddings with these stages and centre views (None for a single block)."""
+    if not stages and not zoom:
+        return None
+    if hasattr(clf, "feature_widths"):  # every view is resized to the network's input: the same widths
+        return [int(b) for b in clf.feature_widths(stages=stages)] * (1 + len(zoom))
+    from ..embeddings import center_crop
+
+    # a stand-in embedder's width may depend on the image size: measured on one cutout per centre view
+    crops = [int(clf.embed(center_crop(cutouts[:1], f), batch_size=1).shape[1]) for f in zoom]
+    return [width - sum(crops), *crops]

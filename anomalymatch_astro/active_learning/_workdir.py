@@ -35,14 +35,14 @@ log = logging.getLogger(__name__)
 MODES = ("fast", "fixmatch", "both")
 
 #: The settings recorded in ``session.json``, in the order they are described.
-SETTINGS = ("default_mode", "head", "rotation_average", "feature_stages")
+SETTINGS = ("default_mode", "head", "rotation_average", "feature_stages", "zoom")
 
 #: The settings the cached embeddings were made with: they cannot change once embeddings exist.
-EMBEDDING_SETTINGS = ("rotation_average", "feature_stages")
+EMBEDDING_SETTINGS = ("rotation_average", "feature_stages", "zoom")
 
 #: Values assumed for workdirs written before a setting was recorded (embeddings were then made
-#: from the head features alone, without rotation averaging).
-LEGACY_SETTINGS = {"rotation_average": False, "feature_stages": ()}
+#: from the head features alone, without rotation averaging or centre views).
+LEGACY_SETTINGS = {"rotation_average": False, "feature_stages": (), "zoom": ()}
 
 _FORMAT = "anomalymatch_astro.ActiveLearningSession"
 _FORMAT_VERSION = 1
@@ -112,6 +112,8 @@ def recorded_cutouts_path(workdir):
 def _same_setting(name, a, b):
     if name == "feature_stages":
         return [int(x) for x in a] == [int(x) for x in b]
+    if name == "zoom":
+        return [float(x) for x in a] == [float(x) for x in b]
     return a == b
 
 
@@ -205,8 +207,8 @@ class SessionWorkdir:
         -------
         dict
             ``{name: value}`` for the `SETTINGS` this workdir records; empty for a new workdir.
-            ``rotation_average`` and ``feature_stages`` missing from an older workdir are taken
-            from its embedding key, else from `LEGACY_SETTINGS`.
+            ``rotation_average``, ``feature_stages`` and ``zoom`` missing from an older workdir
+            are taken from its embedding key, else from `LEGACY_SETTINGS`.
         """
         if not self.existed:
             return {}
@@ -236,6 +238,8 @@ class SessionWorkdir:
             recorded["feature_stages"] = tuple(int(x) for x in key.get("stages", ()))
         else:
             recorded["feature_stages"] = LEGACY_SETTINGS["feature_stages"]
+        zoom = state["zoom"] if "zoom" in state else key.get("zoom", LEGACY_SETTINGS["zoom"])
+        recorded["zoom"] = tuple(float(x) for x in zoom)
         return recorded
 
     def restore_settings(self, **given):
@@ -243,7 +247,7 @@ class SessionWorkdir:
 
         This is the one place where recorded settings are restored.  ``default_mode`` and
         ``head`` given explicitly replace the recorded ones (the head is refitted at every
-        training).  ``rotation_average`` and ``feature_stages`` are those of the cached
+        training).  ``rotation_average``, ``feature_stages`` and ``zoom`` are those of the cached
         embeddings: once the workdir holds embeddings, a different value is refused.
 
         Parameters

@@ -23,7 +23,7 @@ METHODS = {
 
 #: variant name -> options: ``mask_neighbours`` and ``cutout_size`` (passed to the set: real-sky sets
 #: only), ``background`` (of the classifier's `~anomalymatch_astro.normalization.Normalizer`),
-#: ``group`` (top lists one per system)
+#: ``group`` (top lists one per system), ``zoom`` (centre views of the session's embeddings)
 VARIANTS = {
     "default": {},
     "mask": {"mask_neighbours": True},
@@ -31,6 +31,8 @@ VARIANTS = {
     "group": {"group": True},
     "crop": {"cutout_size": 32},
     "crop_mask": {"cutout_size": 32, "mask_neighbours": True},
+    "zoom": {"zoom": (0.5,)},
+    "zoom2": {"zoom": (0.5, 0.375)},
 }
 
 
@@ -86,8 +88,8 @@ def _run_one(name, anomaly_class, seed, variant, options, n_anom, n_norm, method
         shared = (rotation_average, stages)
         if shared not in embeddings and not stages:
             for (rot, more), (emb, blocks) in embeddings.items():
-                if rot == rotation_average and more:  # its head block is these embeddings
-                    embeddings[shared] = (np.ascontiguousarray(emb[:, : blocks[0]]), None)
+                if rot == rotation_average and more:  # its head block (of each view) is these embeddings
+                    embeddings[shared] = _head_blocks(emb, blocks, 1 + len(opts.get("zoom", ())))
                     break
         emb, blocks = embeddings.get(shared, (None, None))  # the same frozen embeddings
         session = ActiveLearningSession(
@@ -98,6 +100,7 @@ def _run_one(name, anomaly_class, seed, variant, options, n_anom, n_norm, method
             default_mode=mode,
             rotation_average=rotation_average,
             feature_stages=stages,
+            zoom=opts.get("zoom", ()),
             embeddings=emb,
             embedding_blocks=blocks,
             systems=False,
@@ -150,6 +153,15 @@ def _run_one(name, anomaly_class, seed, variant, options, n_anom, n_norm, method
         )
         session.close()
     return rows
+
+
+def _head_blocks(emb, blocks, views):
+    """The head-feature block of each view of multilevel embeddings, and their widths (None for one view)."""
+    per_view = len(blocks) // views
+    starts = np.cumsum([0, *blocks])
+    cols = [np.arange(starts[v * per_view], starts[v * per_view] + blocks[v * per_view]) for v in range(views)]
+    head = np.ascontiguousarray(emb[:, np.concatenate(cols)])
+    return head, ([blocks[v * per_view] for v in range(views)] if views > 1 else None)
 
 
 def _held_out_mask(truth, fraction, seed):

@@ -22,7 +22,10 @@ Variants (``VARIANTS``) change one option around the method: ``mask`` (neighbour
 the set, `~anomalymatch_astro.cutouts.mask_neighbours`), ``background`` (local sky subtraction,
 ``Normalizer(background="annulus")``), ``group`` (the top lists counted one per system) and
 ``crop`` (32-pixel cutouts instead of 64: the network sees the central object twice as large
-and fewer neighbours; real-sky sets only).
+and fewer neighbours; real-sky sets only; the anomalies are injected around other hosts, as
+hosts must lie half a cutout from each other and the edges), ``zoom`` (the same 64-pixel cutouts,
+the session's ``zoom=(0.5,)``: embeddings of their central half appended to those of the full
+view) and ``zoom2`` (``zoom=(0.5, 0.375)``).
 On sets with ``system`` and ``artefact`` columns (the real-sky sets ``xdf_*``) every cycle also
 records ``distinct_top50`` and ``artefacts_top24`` (see `~anomalymatch_astro.active_learning.simulate_oracle`).
 """

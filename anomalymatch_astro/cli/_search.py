@@ -46,9 +46,8 @@ def _add_init(sub):
     p.add_argument("--allow-download", action="store_true", help="allow fetching weights from the Hugging Face hub")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    p.add_argument(
-        "--no-rotation-average", action="store_true", help="embed each cutout once, not as the mean of 8 rotations"
-    )
+    p.add_argument("--no-rotation-average", action="store_true", help="embed each cutout once, not rotation-averaged")
+    p.add_argument("--zoom", type=float, nargs="+", metavar="F", help="also embed the central F of each cutout")
     p.add_argument("--user", help="user name recorded with the seed labels (default: login name)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing search workdir")
 
@@ -274,6 +273,7 @@ def _init(args):
             default_mode=args.mode,
             head=args.head,
             rotation_average=not args.no_rotation_average,
+            zoom=args.zoom,
         )
         n1, n0 = _label_counts(session)
         session.close()

@@ -7,11 +7,13 @@ those features with a few labels.  The active-learning session's ``"fast"`` mode
 built on them.
 """
 
-from ._cache import EmbeddingCache, compute_embeddings, embedding_key, rotation_averaged
+from ._cache import EmbeddingCache, center_crop, check_zoom, compute_embeddings, embedding_key, rotation_averaged
 from ._heads import HEADS, EnsembleHead, KNNHead, LabelSpreadingHead, LogisticHead, fit_pca, make_head, rank_normalize
 
 __all__ = [
     "EmbeddingCache",
+    "center_crop",
+    "check_zoom",
     "compute_embeddings",
     "embedding_key",
     "rotation_averaged",

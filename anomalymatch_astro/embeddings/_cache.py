@@ -27,7 +27,7 @@ import numpy as np
 from ..utils import atomic_path, ids_digest, loads_json, progress_bar
 from ..utils.exceptions import InvalidInputError
 
-__all__ = ["EmbeddingCache", "compute_embeddings", "embedding_key", "rotation_averaged"]
+__all__ = ["EmbeddingCache", "center_crop", "check_zoom", "compute_embeddings", "embedding_key", "rotation_averaged"]
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def _normalizer_of(classifier):
     return repr(norm)
 
 
-def embedding_key(cutouts, classifier, *, rotation_average=False, stages=()):
+def embedding_key(cutouts, classifier, *, rotation_average=False, stages=(), zoom=()):
     """The cache key of the embeddings of ``cutouts`` under ``classifier``.
 
     Parameters
@@ -63,12 +63,14 @@ def embedding_key(cutouts, classifier, *, rotation_average=False, stages=()):
     stages : sequence of int, optional
         The backbone stages appended to the head features (see
         `~anomalymatch_astro.AnomalyClassifier.embed`).
+    zoom : sequence of float, optional
+        The centre views appended (see `compute_embeddings`).
 
     Returns
     -------
     dict
-        JSON-serialisable: model hash, normaliser settings, rotation flag, stages (when
-        any), number of cutouts, SHA-256 of the ids and the image shape and bands.
+        JSON-serialisable: model hash, normaliser settings, rotation flag, stages and zoom
+        (when any), number of cutouts, SHA-256 of the ids and the image shape and bands.
     """
     model_hash = _model_hash(classifier, cutouts)
     if not isinstance(model_hash, str) or not model_hash:
@@ -86,7 +88,46 @@ def embedding_key(cutouts, classifier, *, rotation_average=False, stages=()):
         "image_shape": [int(x) for x in cutouts.image_shape],
         "bands": list(cutouts.bands),
         **({"stages": [int(x) for x in stages]} if stages else {}),
+        **({"zoom": [float(f) for f in check_zoom(zoom)]} if zoom else {}),
     }
+
+
+def check_zoom(zoom):
+    """``zoom`` as a tuple of floats, each a crop fraction in (0, 1); ``None`` or ``()`` for none."""
+    try:
+        fractions = tuple(float(f) for f in (zoom or ()))
+    except (TypeError, ValueError):
+        fractions = None
+    if fractions is None or not all(0 < f < 1 for f in fractions):
+        msg = f"zoom must be a sequence of crop fractions in (0, 1) such as (0.5,), got {zoom!r}"
+        raise InvalidInputError(msg)
+    return fractions
+
+
+def center_crop(cutouts, fraction):
+    """The central ``fraction`` of every cutout (side ``round(fraction * size)``), as an in-memory set.
+
+    Parameters
+    ----------
+    cutouts : `~anomalymatch_astro.CutoutSet`
+        The cutouts (read into memory: pass a slice of a large set).
+    fraction : float
+        The side of the crop over the side of the cutout, in (0, 1).
+
+    Returns
+    -------
+    `~anomalymatch_astro.CutoutSet`
+        Same ids, bands and meta (a crop of normalised pixels stays normalised).
+    """
+    from ..cutouts import CutoutSet
+
+    (fraction,) = check_zoom((fraction,))
+    h, w = cutouts.image_shape
+    ch, cw = max(2, int(round(h * fraction))), max(2, int(round(w * fraction)))
+    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    parts = [p[..., y0 : y0 + ch, x0 : x0 + cw] for _, p in cutouts.iter_batches(batch_size=max(1, len(cutouts)))]
+    pixels = np.concatenate(parts) if parts else np.zeros((0, len(cutouts.bands), ch, cw), np.float32)
+    return CutoutSet.from_arrays(pixels, ids=cutouts.ids, bands=cutouts.bands, meta=dict(cutouts.meta or {}))
 
 
 def _model_hash(classifier, cutouts):
@@ -310,8 +351,22 @@ def _embed(classifier, cutouts, batch_size, stages):
     return classifier.embed(cutouts, batch_size=batch_size)
 
 
+def _embed_view(classifier, cutouts, batch_size, stages, rotation_average):
+    if rotation_average:
+        return rotation_averaged(cutouts, classifier, batch_size=batch_size, stages=stages)
+    return np.asarray(_embed(classifier, cutouts, batch_size, stages), dtype=np.float32)
+
+
 def compute_embeddings(
-    cutouts, classifier, *, cache_path=None, rotation_average=False, stages=(), batch_size=256, progress=True
+    cutouts,
+    classifier,
+    *,
+    cache_path=None,
+    rotation_average=False,
+    stages=(),
+    zoom=(),
+    batch_size=256,
+    progress=True,
 ):
     """Embeddings of every cutout under ``classifier``, computed once and cached in HDF5.
 
@@ -336,6 +391,12 @@ def compute_embeddings(
     stages : sequence of int, optional
         Append the pooled feature maps of these backbone stages to the head features
         (see `~anomalymatch_astro.AnomalyClassifier.embed`).
+    zoom : sequence of float, optional
+        Centre views: for each fraction ``f``, the embeddings of the central ``f`` of every
+        cutout (`center_crop`, resized to the network's input like the full cutout) are
+        appended, one block of the same width per view, so the features of a small object
+        in a crowded field are not only those of its neighbours (``(0.5,)``: the central
+        half at twice the scale).  ``()``: the full cutouts alone.
     batch_size : int, optional
         Cutouts per forward pass.
     progress : bool, optional
@@ -349,15 +410,15 @@ def compute_embeddings(
     if cache_path is None:
         if getattr(cutouts, "path", None):
             cache_path = os.fspath(cutouts.path) + ".embeddings.h5"
-    stages = tuple(int(x) for x in stages)
-    key = embedding_key(cutouts, classifier, rotation_average=rotation_average, stages=stages)
+    stages, zoom = tuple(int(x) for x in stages), check_zoom(zoom)
+    key = embedding_key(cutouts, classifier, rotation_average=rotation_average, stages=stages, zoom=zoom)
     cache = EmbeddingCache(cache_path) if cache_path is not None else None
     if cache is not None:
         cached = cache.load(key)
         if cached is not None:
             log.debug("embeddings read from %s", cache.path)
             return cached
-    if rotation_average:
+    if rotation_average and not zoom:
         emb = rotation_averaged(cutouts, classifier, batch_size=batch_size, stages=stages)
     else:
         parts = []
@@ -367,7 +428,10 @@ def compute_embeddings(
         with bar:
             for start in range(0, n, chunk):
                 sub = cutouts[start : start + chunk]
-                parts.append(np.asarray(_embed(classifier, sub, batch_size, stages), dtype=np.float32))
+                views = [sub] + [center_crop(sub, f) for f in zoom]
+                parts.append(
+                    np.concatenate([_embed_view(classifier, v, batch_size, stages, rotation_average) for v in views], 1)
+                )
                 bar.update(len(sub))
         emb = np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
     if len(emb) != len(cutouts):

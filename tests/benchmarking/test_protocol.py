@@ -175,6 +175,40 @@ def test_real_sky_protocols_and_variants():
     for kind in ("arcs", "mergers", "trails", "colour"):
         classes, n_anom, n_norm, options = PROTOCOLS[f"xdf_{kind}"]
         assert classes == (kind,) and options["held_out"] == 0.5 and options["n_anomalies"] > n_anom
-    assert set(VARIANTS) >= {"default", "mask", "background", "group", "crop"}
+    assert set(VARIANTS) >= {"default", "mask", "background", "group", "crop", "zoom"}
     with pytest.raises(InvalidInputError, match="unknown variant"):
         run_protocol(sets=["digits"], methods=["probe"], variants=["nope"])
+
+
+def test_zoom_variant_gives_the_sessions_centre_views(monkeypatch):
+    """``zoom``: every method's session embeds the centre view too; shared embeddings keep both views."""
+    from anomalymatch_astro import active_learning
+
+    seen = []
+    original = active_learning.ActiveLearningSession.__init__
+
+    def spy(self, cutouts, **kwargs):
+        original(self, cutouts, **kwargs)
+        seen.append((kwargs.get("zoom"), kwargs.get("embeddings") is not None, self))
+
+    monkeypatch.setattr(active_learning.ActiveLearningSession, "__init__", spy)
+    table = run_protocol(
+        sets=["digits"], seeds=[0], cycles=0, methods=["probe", "knn"], variants=["zoom"], quick=True, progress=False
+    )
+    assert [(z, shared) for z, shared, _ in seen] == [((0.5,), False), ((0.5,), True)]
+    first, second = seen[0][2], seen[1][2]
+    assert first.embedding_blocks == [1280, 1280] and second.embedding_blocks == [1280, 1280]
+    np.testing.assert_array_equal(first.embeddings, second.embeddings)
+    assert set(table["variant"]) == {"zoom"} and np.all(table["auroc"] > 0.9)
+
+
+def test_head_blocks_of_each_view():
+    from anomalymatch_astro.benchmarking._cycles import _head_blocks
+
+    emb = np.arange(2 * 12, dtype=float).reshape(2, 12)
+    head, blocks = _head_blocks(emb, [3, 2, 1, 3, 2, 1], 2)  # two views of [head 3, stage 2, stage 1]
+    np.testing.assert_array_equal(head, emb[:, [0, 1, 2, 6, 7, 8]])
+    assert blocks == [3, 3]
+    head, blocks = _head_blocks(emb, [8, 4], 1)
+    np.testing.assert_array_equal(head, emb[:, :8])
+    assert blocks is None

@@ -353,3 +353,15 @@ def test_candidates_grouped_by_system(survey, tmp_path, capsys):
     flat = Table.read(out)
     assert flat.colnames == ["id", "ra", "dec", "score", "rank"]
     assert len({str(i).removesuffix("_f") for i in flat["id"]}) < 10  # without grouping: fragments and parents
+
+
+def test_init_zoom_is_recorded(survey, tmp_path, capsys):
+    import json
+
+    workdir = tmp_path / "W"
+    init = ["search", "init", "--workdir", workdir, "--cutouts", survey["cutouts"], "--image-size", "32"]
+    assert run(*init, "--zoom", "0.5", "0.375") == 0
+    assert json.loads((workdir / "session.json").read_text())["zoom"] == [0.5, 0.375]
+    capsys.readouterr()
+    assert run(*init[:3], tmp_path / "V", *init[4:], "--zoom", "1.5") == 1
+    assert "crop fractions in (0, 1)" in capsys.readouterr().err and not (tmp_path / "V").exists()
