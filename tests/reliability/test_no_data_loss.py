@@ -167,7 +167,7 @@ def test_astronomaly_overwrite_is_swapped_in_only_when_complete(tmp_path, monkey
 
     calls = []
 
-    def failing(path, cutout, image_format):
+    def failing(path, cutout, image_format, band_scales=None):
         calls.append(path)
         if len(calls) == 3:
             raise OSError("disk full")
