@@ -5,13 +5,12 @@ import logging
 import os
 import tempfile
 import time
-import warnings
 from urllib.parse import urlsplit
 
 import numpy as np
 from astropy import units as u
 
-from ..utils import progress_bar, replace_atomic, require, write_bytes_atomic, write_json_atomic
+from ..utils import filters_changed, progress_bar, replace_atomic, require, write_bytes_atomic, write_json_atomic
 from ..utils.exceptions import InvalidInputError, ServiceError
 from ._config import conf
 from ._http import HTTPClient, _full_url, _looks_like_votable, _Retryable
@@ -38,13 +37,19 @@ def _validate_fits(path):
     from astropy.io import fits
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
+        # the warnings astropy raises while reading (e.g. "File may have been truncated") are
+        # recorded, not turned into errors: an "error" filter would be process-wide for the
+        # time of the block and hit other threads' warnings
+        with filters_changed(("always", Warning), record=True) as caught:
             with fits.open(path, memmap=False) as hdul:
                 for hdu in hdul:
                     _ = hdu.data
     except Exception as exc:  # noqa: BLE001 -- any failure means the file is unusable
         raise _Retryable(f"the downloaded FITS file is truncated or corrupt ({exc})") from exc
+    from_fits = [w for w in caught if "astropy/io/fits" in str(w.filename).replace("\\", "/")]
+    if from_fits:
+        msg = f"the downloaded FITS file is truncated or corrupt ({from_fits[0].message})"
+        raise _Retryable(msg)
 
 
 class ArchiveClient(HTTPClient):
@@ -224,8 +229,7 @@ class ArchiveClient(HTTPClient):
         radius = float(u.Quantity(radius, u.deg).to_value(u.deg))
 
         def attempt():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", VOWarning)
+            with filters_changed(("ignore", VOWarning)):
                 return self._pyvo_search(
                     service_url,
                     protocol,

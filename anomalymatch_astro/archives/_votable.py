@@ -1,8 +1,8 @@
 """Reading VOTables answered by VO services: error documents, DataLink and service descriptors."""
 
 import io
-import warnings
 
+from ..utils import filters_changed
 from ..utils.exceptions import ServiceError
 
 __all__ = ["parse_votable", "check_query_status", "adhoc_services", "datalink_url_column", "soda_request"]
@@ -29,8 +29,7 @@ def parse_votable(content, *, source):
     from astropy.io.votable.exceptions import VOWarning
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", VOWarning)
+        with filters_changed(("ignore", VOWarning)):
             votable = parse(io.BytesIO(content), verify="ignore")
     except Exception as exc:  # noqa: BLE001 -- any parse failure means a malformed answer
         start = content[:200].decode("utf-8", "replace") if isinstance(content, bytes) else str(content)[:200]

@@ -17,7 +17,7 @@ from astropy.nddata import NDData
 from astropy.wcs import WCS, FITSFixedWarning
 from astropy.wcs.utils import wcs_to_celestial_frame
 
-from ..utils import check_declared_size
+from ..utils import check_declared_size, filters_changed
 from ..utils.exceptions import AnomalyMatchError, InvalidInputError, MissingWCSError, ReadError
 from ._photometry import header_photometry
 
@@ -70,8 +70,7 @@ class ImageInput:
 
 
 def _celestial_wcs(header_or_wcs, source):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FITSFixedWarning)
+    with filters_changed(("ignore", FITSFixedWarning)):
         try:
             wcs = header_or_wcs if isinstance(header_or_wcs, WCS) else WCS(header_or_wcs)
         except Exception as exc:
@@ -323,8 +322,7 @@ def _open_path(path, ext=None):
         msg = f"FITS file {path!r} does not exist"
         raise ReadError(msg)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", VerifyWarning)
+        with filters_changed(("error", VerifyWarning)):
             # memmap=None: memory-mapped, yet scaled (BSCALE/BZERO) images stay readable (memmap=True refuses them)
             hdul = fits.open(path, memmap=None, lazy_load_hdus=False)
     except Exception as exc:

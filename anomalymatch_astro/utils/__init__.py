@@ -8,8 +8,10 @@ from ._limits import MAX_JSON_BYTES, MAX_JSON_DEPTH, check_declared_size, loads_
 from ._manifest import write_manifest
 from ._optional_deps import require
 from ._progress import progress_bar
+from ._warnings import filters_changed
 
 __all__ = [
+    "filters_changed",
     "exceptions",
     "atomic_path",
     "replace_atomic",
