@@ -34,7 +34,7 @@ DEFAULT_HEAD = "ensemble"
 #: Defaults of the embedding settings for a new session.
 DEFAULT_ROTATION_AVERAGE = True
 DEFAULT_FEATURE_STAGES = (-2, -1)
-DEFAULT_ZOOM = ()
+DEFAULT_ZOOM = (0.5,)
 
 
 class ActiveLearningSession:
@@ -82,7 +82,7 @@ class ActiveLearningSession:
         central part of every cutout (``0.5``: the central half, shown at twice the scale)
         as more feature levels beside the full view (`~anomalymatch_astro.embeddings.compute_embeddings`;
         one more embedding pass per view).  Default: the value recorded in the workdir, else
-        ``()``: the full cutouts alone.  Helps when the object is small in a crowded field
+        ``(0.5,)``; ``()``: the full cutouts alone.  Helps when the object is small in a crowded field
         (docs/benchmarks.rst, "Real sky").
     batch_size : int, optional
         Batch size for embedding and scoring.

@@ -47,7 +47,8 @@ def _add_init(sub):
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--no-rotation-average", action="store_true", help="embed each cutout once, not rotation-averaged")
-    p.add_argument("--zoom", type=float, nargs="+", metavar="F", help="also embed the central F of each cutout")
+    p.add_argument("--zoom", type=float, nargs="+", metavar="F", help="centre views: the central F too (default 0.5)")
+    p.add_argument("--no-zoom", dest="zoom", action="store_const", const=[], help="embed the whole cutouts alone")
     p.add_argument("--user", help="user name recorded with the seed labels (default: login name)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing search workdir")
 

@@ -180,9 +180,11 @@ def test_repr(digits, fake_classifier):
 
 def test_shared_embeddings(tmp_path, digits, start_labels, fake_cls):
     cs, _ = digits
-    a = ActiveLearningSession(cs, labels=start_labels, classifier=fake_cls(), rotation_average=False, head="logistic")
+    a = ActiveLearningSession(
+        cs, labels=start_labels, classifier=fake_cls(), rotation_average=False, head="logistic", zoom=()
+    )
     a.train(progress=False)
-    assert a.embedding_blocks is None  # one level: the stand-in has no feature stages
+    assert a.embedding_blocks is None  # one level: the stand-in has no feature stages, no centre view
     clf = fake_cls()
     b = ActiveLearningSession(
         cs,
@@ -192,6 +194,7 @@ def test_shared_embeddings(tmp_path, digits, start_labels, fake_cls):
         workdir=tmp_path,
         embeddings=a.embeddings,
         embedding_blocks=a.embedding_blocks,
+        zoom=(),
     )
     assert b.embeddings is a.embeddings and b.embedding_blocks is None
     b.train(progress=False)

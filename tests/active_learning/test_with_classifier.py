@@ -40,7 +40,8 @@ def test_both_modes_save_and_reload_real_classifier(tmp_path, digits, start_labe
 
 
 def test_default_multilevel_features(tmp_path, digits, start_labels):
-    """The session default: rotation-averaged head features plus the last two stages, one ensemble per level."""
+    """The session default: rotation-averaged head features plus the last two stages, for the full cutout and its
+    central half, one ensemble per level."""
     from anomalymatch_astro.classifier import AnomalyClassifier
 
     torch.set_num_threads(1)
@@ -49,14 +50,14 @@ def test_default_multilevel_features(tmp_path, digits, start_labels):
     labels = {i: w for i, w in start_labels.items() if i in set(cs.ids)}
     clf = AnomalyClassifier(pretrained=False, image_size=16, seed=0)
     s = ActiveLearningSession(cs, labels=labels, classifier=clf, workdir=tmp_path)
-    assert s.rotation_average and s.feature_stages == (-2, -1)
+    assert s.rotation_average and s.feature_stages == (-2, -1) and s.zoom == (0.5,)
     s.train(progress=False)
     widths = clf.feature_widths(stages=(-2, -1))
-    assert s.embeddings.shape == (len(cs), sum(widths)) and s.embedding_blocks == widths
+    assert s.embeddings.shape == (len(cs), 2 * sum(widths)) and s.embedding_blocks == widths + widths
     head = s._make_head()
-    assert head.blocks == widths
+    assert head.blocks == widths + widths
     np.testing.assert_array_equal(
-        s.embeddings[:, : widths[0]], ActiveLearningSession(cs, classifier=clf, feature_stages=()).embeddings
+        s.embeddings[:, : widths[0]], ActiveLearningSession(cs, classifier=clf, feature_stages=(), zoom=()).embeddings
     )
     scores = s.scores
     s.close()
@@ -65,9 +66,9 @@ def test_default_multilevel_features(tmp_path, digits, start_labels):
         ActiveLearningSession(cs, workdir=tmp_path, classifier=clf, feature_stages=())
     # reopened without them: every recorded setting, the embeddings and their levels are restored
     again = ActiveLearningSession(cs, workdir=tmp_path, classifier=clf)
-    assert again.rotation_average and again.feature_stages == (-2, -1)
+    assert again.rotation_average and again.feature_stages == (-2, -1) and again.zoom == (0.5,)
     np.testing.assert_array_equal(again.embeddings, s.embeddings)
-    assert again.embedding_blocks == widths and again._make_head().blocks == widths
+    assert again.embedding_blocks == widths + widths and again._make_head().blocks == widths + widths
     again.train(progress=False)
     np.testing.assert_allclose(again.scores, scores)
 
@@ -81,7 +82,7 @@ def test_backbone_without_stages_falls_back_to_head_features(digits, start_label
     clf = AnomalyClassifier(pretrained=False, image_size=16, seed=0)
     clf.embed(cs[:1])  # builds the network
     monkeypatch.delattr(type(clf.ema_model), "forward_intermediates")  # as in an older timm
-    s = ActiveLearningSession(cs, labels=labels, classifier=clf, rotation_average=False)
+    s = ActiveLearningSession(cs, labels=labels, classifier=clf, rotation_average=False, zoom=())
     with caplog.at_level("WARNING"):
         s.train(progress=False)
     assert "head features alone" in caplog.text

@@ -49,7 +49,7 @@ def test_zoom_embeddings_equal_the_views_by_hand_and_are_restored(tmp_path, digi
 
 def test_old_workdir_without_zoom_opens_with_it_off(tmp_path, digits, start_labels, fake_cls):
     cs, _ = digits
-    s = ActiveLearningSession(cs, labels=start_labels, classifier=fake_cls(), workdir=tmp_path)
+    s = ActiveLearningSession(cs, labels=start_labels, classifier=fake_cls(), workdir=tmp_path, zoom=())
     assert s.zoom == ()
     s.train(progress=False)
     emb, scores = s.embeddings, s.scores
@@ -60,7 +60,7 @@ def test_old_workdir_without_zoom_opens_with_it_off(tmp_path, digits, start_labe
     (tmp_path / "session.json").write_text(json.dumps(state))
     clf = fake_cls()
     again = ActiveLearningSession(cs, classifier=clf, workdir=tmp_path)
-    assert again.zoom == ()
+    assert again.zoom == ()  # not the new sessions' default: the old workdir's embeddings had no centre view
     np.testing.assert_array_equal(again.embeddings, emb)
     assert clf.embed_calls == 0  # the cached embeddings are still valid
     again.train(progress=False)
@@ -79,6 +79,6 @@ def test_scorer_with_zoom_matches_the_session(digits, start_labels, fake_cls):
     got = scorer(cs)
     assert np.abs(got - s.scores).max() <= 2.5 / (len(cs) - 1)
     assert np.corrcoef(got, s.scores)[0, 1] > 0.999
-    no_zoom = ActiveLearningSession(cs, labels=start_labels, classifier=fake_cls(), rotation_average=False)
+    no_zoom = ActiveLearningSession(cs, labels=start_labels, classifier=fake_cls(), rotation_average=False, zoom=())
     no_zoom.train(progress=False)
     assert no_zoom.scorer().scorer_id != scorer.scorer_id

@@ -365,3 +365,13 @@ def test_init_zoom_is_recorded(survey, tmp_path, capsys):
     capsys.readouterr()
     assert run(*init[:3], tmp_path / "V", *init[4:], "--zoom", "1.5") == 1
     assert "crop fractions in (0, 1)" in capsys.readouterr().err and not (tmp_path / "V").exists()
+
+
+def test_init_zoom_default_and_off(survey, tmp_path):
+    import json
+
+    init = ["search", "init", "--cutouts", survey["cutouts"], "--image-size", "32"]
+    assert run(*init, "--workdir", tmp_path / "A") == 0
+    assert json.loads((tmp_path / "A" / "session.json").read_text())["zoom"] == [0.5]  # the default centre view
+    assert run(*init, "--workdir", tmp_path / "B", "--no-zoom") == 0
+    assert json.loads((tmp_path / "B" / "session.json").read_text())["zoom"] == []
