@@ -43,7 +43,7 @@ def reference_rank(reference, values):
     Examples
     --------
     >>> reference_rank(np.array([0.1, 0.2, 0.3]), [0.2, 0.25, 5.0]).tolist()
-    [0.5, 0.5, 1.0]
+    [0.5, 0.75, 1.0]
     """
     reference = np.asarray(reference, dtype=np.float64)
     values = np.asarray(values, dtype=np.float64)
