@@ -20,7 +20,7 @@ import shutil
 import numpy as np
 
 from ..utils import require
-from ..utils.exceptions import InvalidInputError
+from ..utils.exceptions import InvalidInputError, OutputExistsError
 
 __all__ = ["write_hats"]
 
@@ -75,7 +75,7 @@ def write_hats(cell_files, cell_order, output, *, partition_order=None, catalog_
     output = os.fspath(output)
     if os.path.exists(output) and not overwrite:
         msg = f"{output!r} exists; pass overwrite=True to rebuild it"
-        raise InvalidInputError(msg)
+        raise OutputExistsError(msg)
     shift = 2 * (int(cell_order) - order)
     partitions = {}
     for pix, path in sorted(cell_files.items()):
