@@ -1,10 +1,10 @@
 """Warning filters that are safe to change from several threads at once.
 
-`warnings.catch_warnings` saves the process-wide filter list on entry and puts it back on
+``warnings.catch_warnings`` saves the process-wide filter list on entry and puts it back on
 exit.  Two threads inside it at the same time (Dask workers running as threads, the scoring
 loader threads) can put back each other's *temporary* filters: one thread's
 ``simplefilter("error")`` then outlives its block and turns every later warning of the
-process into an exception.  `filters_changed` holds one lock for the whole block, so the
+process into an exception.  ``filters_changed`` holds one lock for the whole block, so the
 blocks of this package never interleave and each restores exactly what it saved.
 """
 
@@ -19,12 +19,12 @@ _LOCK = threading.RLock()
 
 @contextlib.contextmanager
 def filters_changed(*filters, record=False):
-    """`warnings.catch_warnings` with ``filters`` applied, serialised across threads.
+    """``warnings.catch_warnings`` with ``filters`` applied, serialised across threads.
 
     Parameters
     ----------
     *filters : tuple
-        ``(action, category)`` pairs for `warnings.simplefilter`, applied in order.
+        ``(action, category)`` pairs for ``warnings.simplefilter``, applied in order.
     record : bool, optional
         Yield the list of caught warnings (as ``catch_warnings(record=True)``).
 
