@@ -13,12 +13,12 @@ those files by the driver, and rewritten atomically as cells finish.
 """
 
 import glob
-import json
 import os
 
 import numpy as np
 
-from ..utils import atomic_path, write_json_atomic
+from ..utils import atomic_path, read_json, write_json_atomic
+from ..utils.exceptions import ReadError
 from ._cells import cell_dir, cells_moc
 
 __all__ = ["STATUSES", "Coverage"]
@@ -64,11 +64,10 @@ class Coverage:
         records = {}
         for path in glob.glob(pattern):
             try:
-                with open(path) as f:
-                    record = json.load(f)
-            except (OSError, ValueError):
+                record = read_json(path)
+            except ReadError:
                 continue  # cannot be half-written (atomic); unreadable means damaged: the cell is redone
-            if record.get("status") in STATUSES:
+            if isinstance(record, dict) and record.get("status") in STATUSES:
                 records[int(record["pix"])] = record
         self.records = records
         return records
