@@ -71,7 +71,7 @@ class SessionScorer:
 
     Made by `ActiveLearningSession.scorer`; call it on a `~anomalymatch_astro.CutoutSet`.
     New cutouts are embedded with the session's classifier and embedding settings
-    (rotation averaging, feature stages, centre views), scored by the session's fast head fitted on
+    (rotation averaging, feature stages, centre views, residual profile), scored by the session's fast head fitted on
     the session's labels and/or by its FixMatch classifier, and each member's or model's
     score is ranked among the session's own cutouts (`reference_rank`) where the session
     ranks them, so that the score of a cutout does not depend on the batch it came in.
@@ -94,6 +94,7 @@ class SessionScorer:
         rotation_average=True,
         stages=(),
         zoom=(),
+        profile=False,
         batch_size=256,
         scorer_id="",
     ):
@@ -104,6 +105,7 @@ class SessionScorer:
         self.rotation_average = bool(rotation_average)
         self.stages = tuple(stages)
         self.zoom = tuple(zoom)
+        self.profile = bool(profile)
         self.batch_size = int(batch_size)
         self.scorer_id = scorer_id
 
@@ -118,6 +120,7 @@ class SessionScorer:
             rotation_average=self.rotation_average,
             stages=self.stages,
             zoom=getattr(self, "zoom", ()),  # a scorer pickled before zoom existed has none
+            profile=getattr(self, "profile", False),
             batch_size=self.batch_size,
             progress=False,
         )
@@ -200,7 +203,8 @@ def session_scorer(session, *, mode=None):
         refs["fixmatch"] = np.sort(np.asarray(session._parts["fixmatch"], dtype=np.float64))
     # the stages the embeddings were made with: none when the backbone could not give them (one block per view)
     views, stages = 1 + len(session.zoom), session.feature_stages
-    if not (stages and hasattr(clf, "feature_widths") and len(session._blocks or ()) == views * (1 + len(stages))):
+    n_blocks = len(session._blocks or ()) - int(session.profile)
+    if not (stages and hasattr(clf, "feature_widths") and n_blocks == views * (1 + len(stages))):
         stages = ()
     ident = {
         "model": _built_hash(clf, session.cutouts),
@@ -210,6 +214,7 @@ def session_scorer(session, *, mode=None):
         "rotation_average": session.rotation_average,
         "stages": list(stages),
         **({"zoom": list(session.zoom)} if session.zoom else {}),
+        **({"profile": True} if session.profile else {}),
     }
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return SessionScorer(
@@ -220,6 +225,7 @@ def session_scorer(session, *, mode=None):
         rotation_average=session.rotation_average,
         stages=stages,
         zoom=session.zoom,
+        profile=session.profile,
         batch_size=session.batch_size,
         scorer_id=f"session-{digest}",
     )

@@ -84,6 +84,12 @@ class ActiveLearningSession:
         one more embedding pass per view).  Default: the value recorded in the workdir, else
         ``(0.5,)``; ``()``: the full cutouts alone.  Helps when the object is small in a crowded field
         (docs/benchmarks.rst, "Real sky").
+    profile : bool, optional
+        Append the radial residual profile of every cutout
+        (`~anomalymatch_astro.embeddings.profile_features`: per band and elliptical annulus, the
+        faint structure a smooth galaxy at the centre does not explain) as one more feature
+        level.  Default: the value recorded in the workdir, else False.  Helps faint arcs
+        and tidal features on real sky (docs/benchmarks.rst, "Real sky").
     batch_size : int, optional
         Batch size for embedding and scoring.
     embeddings : array-like, optional
@@ -110,7 +116,7 @@ class ActiveLearningSession:
     Notes
     -----
     Reopening a workdir restores every setting it records (``default_mode``, ``head``,
-    ``rotation_average``, ``feature_stages``, ``zoom``); an explicit ``default_mode`` or
+    ``rotation_average``, ``feature_stages``, ``zoom``, ``profile``); an explicit ``default_mode`` or
     ``head`` replaces the recorded one, while an embedding setting that differs from the one
     the cached embeddings were made with raises
     `~anomalymatch_astro.utils.exceptions.InvalidInputError`.
@@ -155,6 +161,7 @@ class ActiveLearningSession:
         rotation_average=None,
         feature_stages=None,
         zoom=None,
+        profile=None,
         batch_size=256,
         embeddings=None,
         embedding_blocks=None,
@@ -195,6 +202,7 @@ class ActiveLearningSession:
             "rotation_average": rotation_average,
             "feature_stages": feature_stages,
             "zoom": None if zoom is None else check_zoom(zoom),
+            "profile": None if profile is None else bool(profile),
         }
         # checked before the workdir is touched: a typo in the labels leaves no workdir behind
         new_labels = None if labels is None else parse_labels(labels, known_ids=self._ids)
@@ -221,6 +229,7 @@ class ActiveLearningSession:
         self.rotation_average = DEFAULT_ROTATION_AVERAGE if ra is None else bool(ra)
         self.feature_stages = tuple(int(x) for x in (DEFAULT_FEATURE_STAGES if stages is None else stages))
         self.zoom = check_zoom(DEFAULT_ZOOM if settings["zoom"] is None else settings["zoom"])
+        self.profile = bool(settings["profile"])
 
         if self._workdir is not None:
             self._store = LabelStore(self._workdir.label_store_path)
@@ -291,6 +300,7 @@ class ActiveLearningSession:
             rotation_average=self.rotation_average,
             feature_stages=list(self.feature_stages),
             zoom=list(self.zoom),
+            profile=self.profile,
         )
 
     @classmethod

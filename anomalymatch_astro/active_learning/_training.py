@@ -164,7 +164,12 @@ def session_embeddings(session, *, progress):
                 "a newer timm has it): the fast head uses the head features alone"
             )
             stages = ()
-    settings = {"rotation_average": session.rotation_average, "stages": stages, "zoom": session.zoom}
+    settings = {
+        "rotation_average": session.rotation_average,
+        "stages": stages,
+        "zoom": session.zoom,
+        "profile": session.profile,
+    }
     key = embedding_key(session.cutouts, clf, **settings)
     log.info("embedding the %d cutouts once (cached for every later cycle)", len(session._ids))
     emb = compute_embeddings(
@@ -175,15 +180,20 @@ def session_embeddings(session, *, progress):
         progress=progress,
         **settings,
     )
-    blocks = _view_blocks(session.cutouts, clf, stages, session.zoom, emb.shape[1])
+    blocks = _view_blocks(session.cutouts, clf, stages, session.zoom, emb.shape[1], session.profile)
     if wd is not None:
         wd.record_embeddings(key, blocks)
         session._save_state()
     return emb, blocks
 
 
-def _view_blocks(cutouts, clf, stages, zoom, width):
-    """The block widths of embeddings with these stages and centre views (None for a single block)."""
+def _view_blocks(cutouts, clf, stages, zoom, width, profile=False):
+    """The block widths of embeddings with these stages, centre views and profile (None for a single block)."""
+    if profile:  # the residual profile is the last block
+        from ..embeddings import profile_width
+
+        extra = profile_width(len(cutouts.bands))
+        return (_view_blocks(cutouts, clf, stages, zoom, width - extra) or [width - extra]) + [extra]
     if not stages and not zoom:
         return None
     if hasattr(clf, "feature_widths"):  # every view is resized to the network's input: the same widths

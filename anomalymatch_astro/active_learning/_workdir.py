@@ -35,14 +35,14 @@ log = logging.getLogger(__name__)
 MODES = ("fast", "fixmatch", "both")
 
 #: The settings recorded in ``session.json``, in the order they are described.
-SETTINGS = ("default_mode", "head", "rotation_average", "feature_stages", "zoom")
+SETTINGS = ("default_mode", "head", "rotation_average", "feature_stages", "zoom", "profile")
 
 #: The settings the cached embeddings were made with: they cannot change once embeddings exist.
-EMBEDDING_SETTINGS = ("rotation_average", "feature_stages", "zoom")
+EMBEDDING_SETTINGS = ("rotation_average", "feature_stages", "zoom", "profile")
 
 #: Values assumed for workdirs written before a setting was recorded (embeddings were then made
 #: from the head features alone, without rotation averaging or centre views).
-LEGACY_SETTINGS = {"rotation_average": False, "feature_stages": (), "zoom": ()}
+LEGACY_SETTINGS = {"rotation_average": False, "feature_stages": (), "zoom": (), "profile": False}
 
 _FORMAT = "anomalymatch_astro.ActiveLearningSession"
 _FORMAT_VERSION = 1
@@ -240,6 +240,7 @@ class SessionWorkdir:
             recorded["feature_stages"] = LEGACY_SETTINGS["feature_stages"]
         zoom = state["zoom"] if "zoom" in state else key.get("zoom", LEGACY_SETTINGS["zoom"])
         recorded["zoom"] = tuple(float(x) for x in zoom)
+        recorded["profile"] = bool(state["profile"] if "profile" in state else key.get("profile", False))
         return recorded
 
     def restore_settings(self, **given):

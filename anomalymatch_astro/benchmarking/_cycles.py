@@ -23,7 +23,8 @@ METHODS = {
 
 #: variant name -> options: ``mask_neighbours`` and ``cutout_size`` (passed to the set: real-sky sets
 #: only), ``background`` (of the classifier's `~anomalymatch_astro.normalization.Normalizer`),
-#: ``group`` (top lists one per system), ``zoom`` (centre views of the session's embeddings)
+#: ``group`` (top lists one per system), ``zoom`` (centre views of the session's embeddings), ``profile``
+#: (the radial residual profile appended to them)
 VARIANTS = {
     "default": {},
     "mask": {"mask_neighbours": True},
@@ -33,6 +34,7 @@ VARIANTS = {
     "crop_mask": {"cutout_size": 32, "mask_neighbours": True},
     "zoom": {"zoom": (0.5,)},
     "zoom2": {"zoom": (0.5, 0.375)},
+    "profile": {"zoom": (0.5,), "profile": True},
 }
 
 
@@ -86,7 +88,7 @@ def _run_one(name, anomaly_class, seed, variant, options, n_anom, n_norm, method
     for method in sorted(methods, key=lambda m: not METHODS[m][3]):
         mode, head, rotation_average, stages = METHODS[method]
         shared = (rotation_average, stages)
-        if shared not in embeddings and not stages:
+        if shared not in embeddings and not stages and not opts.get("profile"):
             for (rot, more), (emb, blocks) in embeddings.items():
                 if rot == rotation_average and more:  # its head block (of each view) is these embeddings
                     embeddings[shared] = _head_blocks(emb, blocks, 1 + len(opts.get("zoom", ())))
@@ -101,6 +103,7 @@ def _run_one(name, anomaly_class, seed, variant, options, n_anom, n_norm, method
             rotation_average=rotation_average,
             feature_stages=stages,
             zoom=opts.get("zoom", ()),
+            profile=bool(opts.get("profile")),
             embeddings=emb,
             embedding_blocks=blocks,
             systems=False,

@@ -14,8 +14,7 @@ from ._outputs import check_output, output_file, positive_int
 
 HELP = "the active-learning search on a workdir: init, train, candidates, label, status, export"
 
-#: What ``W/search.json`` records (besides the session's own ``session.json``).
-SEARCH_FILE = "search.json"
+SEARCH_FILE = "search.json"  #: what ``W/search.json`` records (besides the session's own ``session.json``)
 _FORMAT = "anomalymatch_astro.search"
 TRAIN_STRATEGIES = ("top", "uncertainty", "diversity", "mix")
 
@@ -49,6 +48,7 @@ def _add_init(sub):
     p.add_argument("--no-rotation-average", action="store_true", help="embed each cutout once, not rotation-averaged")
     p.add_argument("--zoom", type=float, nargs="+", metavar="F", help="centre views: the central F too (default 0.5)")
     p.add_argument("--no-zoom", dest="zoom", action="store_const", const=[], help="embed the whole cutouts alone")
+    p.add_argument("--profile", action="store_true", help="append the radial residual profile (faint arcs, tails)")
     p.add_argument("--user", help="user name recorded with the seed labels (default: login name)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing search workdir")
 
@@ -275,6 +275,7 @@ def _init(args):
             head=args.head,
             rotation_average=not args.no_rotation_average,
             zoom=args.zoom,
+            profile=args.profile,
         )
         n1, n0 = _label_counts(session)
         session.close()
@@ -427,15 +428,13 @@ def _label(args):
 
 
 def _status(args):
-    import numpy as np
-
     workdir = os.path.abspath(args.workdir)
     session = _open(workdir)
     try:
-        n1, n0 = _label_counts(session)
-        cycle, n = session.cycle, len(session.cutouts)
+        (n1, n0), cycle, n = _label_counts(session), session.cycle, len(session.cutouts)
         print(f"search {workdir}: {n} cutouts in bands {list(session.cutouts.bands)} ({session.cutouts.path})")
-        print(f"cycle {cycle}; default mode {session.default_mode}")
+        views = f"zoom {list(session.zoom)}" + (", residual profile" if session.profile else "")
+        print(f"cycle {cycle}; default mode {session.default_mode}; embeddings: full view, {views}")
         print(f"labels: {n1} anomalies, {n0} normals ({n1 + n0} of {n} labelled)")
         last = (_read_search(workdir).get("cycles") or [None])[-1]
         if last and last["cycle"] == cycle:
@@ -447,7 +446,7 @@ def _status(args):
             print(f"not trained yet: anomalymatch-astro search train --workdir {args.workdir}")
         if session.scores is not None:
             table = session.to_table()
-            top = table[np.argsort(np.asarray(table["rank"]), kind="stable")[:5]]
+            top = table[table.argsort("rank", kind="stable")[:5]]
             print("top 5 of the ranking:")
             _print_rows(top, label=[str(w) or "-" for w in top["label"]])
     finally:

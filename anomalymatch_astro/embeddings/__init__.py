@@ -9,6 +9,7 @@ built on them.
 
 from ._cache import EmbeddingCache, center_crop, check_zoom, compute_embeddings, embedding_key, rotation_averaged
 from ._heads import HEADS, EnsembleHead, KNNHead, LabelSpreadingHead, LogisticHead, fit_pca, make_head, rank_normalize
+from ._profile import PROFILE_STATISTICS, profile_features, profile_width
 
 __all__ = [
     "EmbeddingCache",
@@ -25,4 +26,7 @@ __all__ = [
     "make_head",
     "HEADS",
     "rank_normalize",
+    "profile_features",
+    "profile_width",
+    "PROFILE_STATISTICS",
 ]

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..utils import atomic_path, ids_digest, loads_json, progress_bar
 from ..utils.exceptions import InvalidInputError
+from ._profile import profile_features
 
 __all__ = ["EmbeddingCache", "center_crop", "check_zoom", "compute_embeddings", "embedding_key", "rotation_averaged"]
 
@@ -48,7 +49,7 @@ def _normalizer_of(classifier):
     return repr(norm)
 
 
-def embedding_key(cutouts, classifier, *, rotation_average=False, stages=(), zoom=()):
+def embedding_key(cutouts, classifier, *, rotation_average=False, stages=(), zoom=(), profile=False):
     """The cache key of the embeddings of ``cutouts`` under ``classifier``.
 
     Parameters
@@ -65,6 +66,8 @@ def embedding_key(cutouts, classifier, *, rotation_average=False, stages=(), zoo
         `~anomalymatch_astro.AnomalyClassifier.embed`).
     zoom : sequence of float, optional
         The centre views appended (see `compute_embeddings`).
+    profile : bool, optional
+        Whether the residual profile features are appended (see `compute_embeddings`).
 
     Returns
     -------
@@ -89,6 +92,7 @@ def embedding_key(cutouts, classifier, *, rotation_average=False, stages=(), zoo
         "bands": list(cutouts.bands),
         **({"stages": [int(x) for x in stages]} if stages else {}),
         **({"zoom": [float(f) for f in check_zoom(zoom)]} if zoom else {}),
+        **({"profile": True} if profile else {}),
     }
 
 
@@ -365,6 +369,7 @@ def compute_embeddings(
     rotation_average=False,
     stages=(),
     zoom=(),
+    profile=False,
     batch_size=256,
     progress=True,
 ):
@@ -397,6 +402,10 @@ def compute_embeddings(
         appended, one block of the same width per view, so the features of a small object
         in a crowded field are not only those of its neighbours (``(0.5,)``: the central
         half at twice the scale).  ``()``: the full cutouts alone.
+    profile : bool, optional
+        Append `profile_features` (the radial residual profile of every cutout, per band:
+        the faint structure a smooth elliptical galaxy at the centre does not explain) as a
+        last block of `profile_width` columns.
     batch_size : int, optional
         Cutouts per forward pass.
     progress : bool, optional
@@ -411,7 +420,8 @@ def compute_embeddings(
         if getattr(cutouts, "path", None):
             cache_path = os.fspath(cutouts.path) + ".embeddings.h5"
     stages, zoom = tuple(int(x) for x in stages), check_zoom(zoom)
-    key = embedding_key(cutouts, classifier, rotation_average=rotation_average, stages=stages, zoom=zoom)
+    settings = {"rotation_average": rotation_average, "stages": stages, "zoom": zoom, "profile": profile}
+    key = embedding_key(cutouts, classifier, **settings)
     cache = EmbeddingCache(cache_path) if cache_path is not None else None
     if cache is not None:
         cached = cache.load(key)
@@ -420,6 +430,8 @@ def compute_embeddings(
             return cached
     if rotation_average and not zoom:
         emb = rotation_averaged(cutouts, classifier, batch_size=batch_size, stages=stages)
+        if profile:
+            emb = np.concatenate([emb, profile_features(cutouts)], axis=1)
     else:
         parts = []
         n = len(cutouts)
@@ -429,9 +441,8 @@ def compute_embeddings(
             for start in range(0, n, chunk):
                 sub = cutouts[start : start + chunk]
                 views = [sub] + [center_crop(sub, f) for f in zoom]
-                parts.append(
-                    np.concatenate([_embed_view(classifier, v, batch_size, stages, rotation_average) for v in views], 1)
-                )
+                blocks = [_embed_view(classifier, v, batch_size, stages, rotation_average) for v in views]
+                parts.append(np.concatenate(blocks + ([profile_features(sub)] if profile else []), 1))
                 bar.update(len(sub))
         emb = np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
     if len(emb) != len(cutouts):

@@ -375,3 +375,14 @@ def test_init_zoom_default_and_off(survey, tmp_path):
     assert json.loads((tmp_path / "A" / "session.json").read_text())["zoom"] == [0.5]  # the default centre view
     assert run(*init, "--workdir", tmp_path / "B", "--no-zoom") == 0
     assert json.loads((tmp_path / "B" / "session.json").read_text())["zoom"] == []
+
+
+def test_init_profile_is_recorded_and_shown(survey, tmp_path, capsys):
+    import json
+
+    init = ["search", "init", "--cutouts", survey["cutouts"], "--image-size", "32", "--workdir", tmp_path / "P"]
+    assert run(*init, "--profile") == 0
+    assert json.loads((tmp_path / "P" / "session.json").read_text())["profile"] is True
+    capsys.readouterr()
+    assert run("search", "status", "--workdir", tmp_path / "P") == 0
+    assert "zoom [0.5], residual profile" in capsys.readouterr().out
