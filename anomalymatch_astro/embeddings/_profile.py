@@ -95,7 +95,7 @@ def profile_features(cutouts, *, n_annuli=16, max_radius=0.375, smooth=1.0, batc
     central source (axis ratio and position angle, from the second moments of the pixels
     above 2 sigma of the noise-weighted band sum within a quarter of the side of the centre)
     defines ``n_annuli`` elliptical annuli of equal width out to ``max_radius`` times the
-    cutout side.  In each annulus and band four numbers (`PROFILE_STATISTICS`): the median
+    cutout side.  In each annulus and band four numbers (``PROFILE_STATISTICS``): the median
     (the smooth profile) and, of the pixels minus that median, the mean of the positive part,
     the 90th percentile and the maximum (the light a smooth elliptical profile does not
     explain: arcs, rings, tidal features, companions, spiral arms), each compressed with
