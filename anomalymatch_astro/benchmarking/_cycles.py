@@ -35,6 +35,8 @@ VARIANTS = {
     "zoom": {"zoom": (0.5,)},
     "zoom2": {"zoom": (0.5, 0.375)},
     "profile": {"zoom": (0.5,), "profile": True},
+    "mask_zoom": {"mask_neighbours": True, "zoom": (0.5,)},
+    "mask_profile": {"mask_neighbours": True, "zoom": (0.5,), "profile": True},
 }
 
 

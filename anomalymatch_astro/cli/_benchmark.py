@@ -27,7 +27,8 @@ def add_arguments(parser):
         default=["default"],
         help="protocol: options around each method: default mask (neighbour masking) background "
         "(local sky subtraction) group (top lists one per system) crop (32-pixel cutouts; real-sky sets) "
-        "zoom (embeddings of the central half beside the full cutout) profile (zoom + radial residual profile)",
+        "zoom (embeddings of the central half beside the full cutout) profile (zoom + radial residual profile) "
+        "mask_zoom mask_profile (the same on masked cutouts)",
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--cycles", type=non_negative_int, default=3)

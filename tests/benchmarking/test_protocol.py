@@ -212,3 +212,26 @@ def test_head_blocks_of_each_view():
     head, blocks = _head_blocks(emb, [8, 4], 1)
     np.testing.assert_array_equal(head, emb[:, :8])
     assert blocks is None
+
+
+def test_profile_variant_appends_the_residual_profile(monkeypatch):
+    """``profile``: the session embeds the centre view and appends the residual profile as the last block."""
+    from anomalymatch_astro import active_learning
+    from anomalymatch_astro.embeddings import profile_width
+
+    seen = []
+    original = active_learning.ActiveLearningSession.__init__
+
+    def spy(self, cutouts, **kwargs):
+        original(self, cutouts, **kwargs)
+        seen.append((kwargs.get("zoom"), kwargs.get("profile"), self))
+
+    monkeypatch.setattr(active_learning.ActiveLearningSession, "__init__", spy)
+    table = run_protocol(
+        sets=["digits"], seeds=[0], cycles=0, methods=["probe"], variants=["profile"], quick=True, progress=False
+    )
+    ((zoom, profile, session),) = seen
+    assert zoom == (0.5,) and profile is True
+    assert session.embedding_blocks == [1280, 1280, profile_width(len(session.cutouts.bands))]
+    assert set(table["variant"]) == {"profile"} and np.all(table["auroc"] > 0.9)
+    assert {"mask_zoom", "mask_profile"} <= set(VARIANTS)
