@@ -1,6 +1,5 @@
 """`cutouts_from_service`: from a VO service or HiPS survey to a CutoutSet, resumable."""
 
-import json
 import logging
 import os
 import warnings
@@ -9,7 +8,7 @@ import numpy as np
 from astropy import units as u
 from astropy.table import QTable
 
-from ..utils import progress_bar, write_json_atomic
+from ..utils import progress_bar, read_json, write_json_atomic
 from ..utils.exceptions import (
     AnomalyMatchWarning,
     ArchiveError,
@@ -64,8 +63,18 @@ class _Progress:
         self.path = os.path.join(workdir, PROGRESS_FILE) if workdir else None
         self.state = {"format": _FORMAT, "version": 1, "config": config, "parts": [], "skipped": {}}
         if self.path and os.path.exists(self.path):
-            with open(self.path) as f:
-                state = json.load(f)
+            try:
+                state = read_json(self.path, error=InvalidInputError)
+            except InvalidInputError as exc:
+                state, why = None, f": {exc}"
+            else:
+                why = ""
+            if not isinstance(state, dict) or not isinstance(state.get("parts"), list):
+                msg = (
+                    f"the workdir {workdir!r} holds a damaged {PROGRESS_FILE}{why}; delete it (or the whole "
+                    "workdir) to start again"
+                )
+                raise InvalidInputError(msg)
             if state.get("format") != _FORMAT or state.get("config") != config:
                 msg = (
                     f"the workdir {workdir!r} holds the progress of another query ({state.get('config')}); "

@@ -83,6 +83,12 @@ def test_resumable_workdir(mock_dachs, client, tmp_path):
     assert len(json.loads((work / "progress.json").read_text())["parts"]) == 2
     with pytest.raises(InvalidInputError, match="another query"):
         cutouts_from_service(SIA2_URL, pos, 32, bands=BANDS, client=client, workdir=work, progress=False)
+    saved = (work / "progress.json").read_text()
+    for damaged in (saved[: len(saved) // 2], "[1, 2]", '{"format": "x"}'):  # cut short by a crash, or not ours
+        (work / "progress.json").write_text(damaged)
+        with pytest.raises(InvalidInputError, match="damaged progress.json.*delete it"):
+            cutouts_from_service(SIA2_URL, pos, 16, bands=BANDS, client=client, workdir=work, progress=False)
+    (work / "progress.json").write_text(saved)
     second.to_hdf5(tmp_path / "out.h5")
     back = CutoutSet.from_hdf5(tmp_path / "out.h5", lazy=False)
     assert list(back.table["dataset_id_i"]) == list(second.table["dataset_id_i"])
