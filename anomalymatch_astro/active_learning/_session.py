@@ -35,6 +35,7 @@ DEFAULT_HEAD = "ensemble"
 DEFAULT_ROTATION_AVERAGE = True
 DEFAULT_FEATURE_STAGES = (-2, -1)
 DEFAULT_ZOOM = (0.5,)
+DEFAULT_PROFILE = True
 
 
 class ActiveLearningSession:
@@ -88,8 +89,8 @@ class ActiveLearningSession:
         Append the radial residual profile of every cutout
         (`~anomalymatch_astro.embeddings.profile_features`: per band and elliptical annulus, the
         faint structure a smooth galaxy at the centre does not explain) as one more feature
-        level.  Default: the value recorded in the workdir, else False.  Helps faint arcs
-        and tidal features on real sky (docs/benchmarks.rst, "Real sky").
+        level.  Default: the value recorded in the workdir, else True (better on every set
+        measured, docs/benchmarks.rst, "Real sky"); False for the network's features alone.
     batch_size : int, optional
         Batch size for embedding and scoring.
     embeddings : array-like, optional
@@ -229,7 +230,7 @@ class ActiveLearningSession:
         self.rotation_average = DEFAULT_ROTATION_AVERAGE if ra is None else bool(ra)
         self.feature_stages = tuple(int(x) for x in (DEFAULT_FEATURE_STAGES if stages is None else stages))
         self.zoom = check_zoom(DEFAULT_ZOOM if settings["zoom"] is None else settings["zoom"])
-        self.profile = bool(settings["profile"])
+        self.profile = DEFAULT_PROFILE if settings["profile"] is None else bool(settings["profile"])
 
         if self._workdir is not None:
             self._store = LabelStore(self._workdir.label_store_path)

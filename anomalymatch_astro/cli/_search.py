@@ -48,7 +48,8 @@ def _add_init(sub):
     p.add_argument("--no-rotation-average", action="store_true", help="embed each cutout once, not rotation-averaged")
     p.add_argument("--zoom", type=float, nargs="+", metavar="F", help="centre views: the central F too (default 0.5)")
     p.add_argument("--no-zoom", dest="zoom", action="store_const", const=[], help="embed the whole cutouts alone")
-    p.add_argument("--profile", action="store_true", help="append the radial residual profile (faint arcs, tails)")
+    p.add_argument("--profile", action="store_true", default=None, help="radial residual profile too (the default)")
+    p.add_argument("--no-profile", dest="profile", action="store_false", help="the network's embeddings alone")
     p.add_argument("--user", help="user name recorded with the seed labels (default: login name)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing search workdir")
 

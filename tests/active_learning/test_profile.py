@@ -12,8 +12,8 @@ from anomalymatch_astro.utils.exceptions import InvalidInputError
 
 def test_profile_is_the_last_block_recorded_and_kept(tmp_path, digits, start_labels, fake_cls):
     cs, _ = digits
-    s = ActiveLearningSession(cs, labels=start_labels, classifier=fake_cls(), workdir=tmp_path, profile=True, zoom=())
-    assert s.profile is True
+    s = ActiveLearningSession(cs, labels=start_labels, classifier=fake_cls(), workdir=tmp_path, zoom=())
+    assert s.profile is True  # the default of new sessions
     s.train(progress=False)
     width = profile_width(len(cs.bands))
     assert s.embedding_blocks[-1] == width and sum(s.embedding_blocks) == s.embeddings.shape[1]
@@ -36,14 +36,14 @@ def test_profile_is_the_last_block_recorded_and_kept(tmp_path, digits, start_lab
 
 def test_sessions_without_profile_are_as_before(tmp_path, digits, start_labels, fake_cls):
     cs, _ = digits
-    s = ActiveLearningSession(cs, labels=start_labels, classifier=fake_cls(), workdir=tmp_path, zoom=())
+    s = ActiveLearningSession(cs, labels=start_labels, classifier=fake_cls(), workdir=tmp_path, zoom=(), profile=False)
     assert s.profile is False
     s.train(progress=False)
     assert s.embedding_blocks is None  # one block, as before the option existed
     s.close()
     state = json.loads((tmp_path / "session.json").read_text())
     assert state["profile"] is False and "profile" not in state["embedding_key"]
-    del state["profile"]  # a workdir written before the option: opens with it off
+    del state["profile"]  # a workdir written before the option: opens with it off, not with the new default
     (tmp_path / "session.json").write_text(json.dumps(state))
     again = ActiveLearningSession(cs, workdir=tmp_path, classifier=fake_cls())
     assert again.profile is False
@@ -62,6 +62,8 @@ def test_scorer_with_profile_matches_the_session(digits, start_labels, fake_cls)
     got = scorer(cs)
     assert np.abs(got - s.scores).max() <= 2.5 / (len(cs) - 1)
     assert np.corrcoef(got, s.scores)[0, 1] > 0.999
-    plain = ActiveLearningSession(cs, labels=start_labels, classifier=fake_cls(), zoom=(0.5,), rotation_average=False)
+    plain = ActiveLearningSession(
+        cs, labels=start_labels, classifier=fake_cls(), zoom=(0.5,), profile=False, rotation_average=False
+    )
     plain.train(progress=False)
     assert plain.scorer().scorer_id != scorer.scorer_id

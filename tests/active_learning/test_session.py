@@ -46,7 +46,7 @@ def test_fast_heads_in_session(digits, start_labels, fake_classifier, head):
 def test_both_modes_combined_by_mean_rank(digits, start_labels, fake_classifier):
     cs, truth = digits
     s = ActiveLearningSession(
-        cs, labels=start_labels, classifier=fake_classifier, default_mode="both", rotation_average=False
+        cs, labels=start_labels, classifier=fake_classifier, default_mode="both", rotation_average=False, profile=False
     )  # distinct pixels: no tied ranks
     r = s.train(progress=False)
     assert r.mode == "both" and fake_classifier.fit_calls == 1
@@ -181,7 +181,7 @@ def test_repr(digits, fake_classifier):
 def test_shared_embeddings(tmp_path, digits, start_labels, fake_cls):
     cs, _ = digits
     a = ActiveLearningSession(
-        cs, labels=start_labels, classifier=fake_cls(), rotation_average=False, head="logistic", zoom=()
+        cs, labels=start_labels, classifier=fake_cls(), rotation_average=False, head="logistic", zoom=(), profile=False
     )
     a.train(progress=False)
     assert a.embedding_blocks is None  # one level: the stand-in has no feature stages, no centre view

@@ -41,8 +41,9 @@ def test_both_modes_save_and_reload_real_classifier(tmp_path, digits, start_labe
 
 def test_default_multilevel_features(tmp_path, digits, start_labels):
     """The session default: rotation-averaged head features plus the last two stages, for the full cutout and its
-    central half, one ensemble per level."""
+    central half, and the residual profile, one ensemble per level."""
     from anomalymatch_astro.classifier import AnomalyClassifier
+    from anomalymatch_astro.embeddings import profile_features, profile_width
 
     torch.set_num_threads(1)
     cs, truth = digits
@@ -50,15 +51,16 @@ def test_default_multilevel_features(tmp_path, digits, start_labels):
     labels = {i: w for i, w in start_labels.items() if i in set(cs.ids)}
     clf = AnomalyClassifier(pretrained=False, image_size=16, seed=0)
     s = ActiveLearningSession(cs, labels=labels, classifier=clf, workdir=tmp_path)
-    assert s.rotation_average and s.feature_stages == (-2, -1) and s.zoom == (0.5,)
+    assert s.rotation_average and s.feature_stages == (-2, -1) and s.zoom == (0.5,) and s.profile
     s.train(progress=False)
     widths = clf.feature_widths(stages=(-2, -1))
-    assert s.embeddings.shape == (len(cs), 2 * sum(widths)) and s.embedding_blocks == widths + widths
+    blocks = widths + widths + [profile_width(len(cs.bands))]
+    assert s.embeddings.shape == (len(cs), sum(blocks)) and s.embedding_blocks == blocks
     head = s._make_head()
-    assert head.blocks == widths + widths
-    np.testing.assert_array_equal(
-        s.embeddings[:, : widths[0]], ActiveLearningSession(cs, classifier=clf, feature_stages=(), zoom=()).embeddings
-    )
+    assert head.blocks == blocks
+    alone = ActiveLearningSession(cs, classifier=clf, feature_stages=(), zoom=(), profile=False)
+    np.testing.assert_array_equal(s.embeddings[:, : widths[0]], alone.embeddings)
+    np.testing.assert_array_equal(s.embeddings[:, -blocks[-1] :], profile_features(cs))
     scores = s.scores
     s.close()
     # reopened with settings other than those of the cached embeddings: refused, saying what to do
@@ -68,7 +70,7 @@ def test_default_multilevel_features(tmp_path, digits, start_labels):
     again = ActiveLearningSession(cs, workdir=tmp_path, classifier=clf)
     assert again.rotation_average and again.feature_stages == (-2, -1) and again.zoom == (0.5,)
     np.testing.assert_array_equal(again.embeddings, s.embeddings)
-    assert again.embedding_blocks == widths + widths and again._make_head().blocks == widths + widths
+    assert again.profile and again.embedding_blocks == blocks and again._make_head().blocks == blocks
     again.train(progress=False)
     np.testing.assert_allclose(again.scores, scores)
 
@@ -82,7 +84,7 @@ def test_backbone_without_stages_falls_back_to_head_features(digits, start_label
     clf = AnomalyClassifier(pretrained=False, image_size=16, seed=0)
     clf.embed(cs[:1])  # builds the network
     monkeypatch.delattr(type(clf.ema_model), "forward_intermediates")  # as in an older timm
-    s = ActiveLearningSession(cs, labels=labels, classifier=clf, rotation_average=False, zoom=())
+    s = ActiveLearningSession(cs, labels=labels, classifier=clf, rotation_average=False, zoom=(), profile=False)
     with caplog.at_level("WARNING"):
         s.train(progress=False)
     assert "head features alone" in caplog.text

@@ -24,7 +24,7 @@ def test_zoom_embeddings_equal_the_views_by_hand_and_are_restored(tmp_path, digi
     cs = cs[:80]
     labels = {i: w for i, w in start_labels.items() if i in set(cs.ids)}
     clf = AnomalyClassifier(pretrained=False, image_size=16, seed=0)
-    s = ActiveLearningSession(cs, labels=labels, classifier=clf, workdir=tmp_path, zoom=(0.5,))
+    s = ActiveLearningSession(cs, labels=labels, classifier=clf, workdir=tmp_path, zoom=(0.5,), profile=False)
     assert s.zoom == (0.5,)
     s.train(progress=False)
     settings = {"rotation_average": True, "stages": (-2, -1)}
@@ -70,7 +70,9 @@ def test_old_workdir_without_zoom_opens_with_it_off(tmp_path, digits, start_labe
 
 def test_scorer_with_zoom_matches_the_session(digits, start_labels, fake_cls):
     cs, _ = digits
-    s = ActiveLearningSession(cs, labels=start_labels, classifier=fake_cls(), zoom=(0.5,), rotation_average=False)
+    s = ActiveLearningSession(
+        cs, labels=start_labels, classifier=fake_cls(), zoom=(0.5,), profile=False, rotation_average=False
+    )
     s.train(progress=False)
     assert s.embedding_blocks == [64, 16]  # a stand-in's widths follow the image size: 8x8 and 4x4 pixels
     np.testing.assert_array_equal(s.embeddings[:, 64:], cs.data[:, :, 2:6, 2:6].reshape(len(cs), -1))
@@ -79,6 +81,8 @@ def test_scorer_with_zoom_matches_the_session(digits, start_labels, fake_cls):
     got = scorer(cs)
     assert np.abs(got - s.scores).max() <= 2.5 / (len(cs) - 1)
     assert np.corrcoef(got, s.scores)[0, 1] > 0.999
-    no_zoom = ActiveLearningSession(cs, labels=start_labels, classifier=fake_cls(), rotation_average=False, zoom=())
+    no_zoom = ActiveLearningSession(
+        cs, labels=start_labels, classifier=fake_cls(), rotation_average=False, zoom=(), profile=False
+    )
     no_zoom.train(progress=False)
     assert no_zoom.scorer().scorer_id != scorer.scorer_id

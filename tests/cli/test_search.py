@@ -381,8 +381,10 @@ def test_init_profile_is_recorded_and_shown(survey, tmp_path, capsys):
     import json
 
     init = ["search", "init", "--cutouts", survey["cutouts"], "--image-size", "32", "--workdir", tmp_path / "P"]
-    assert run(*init, "--profile") == 0
-    assert json.loads((tmp_path / "P" / "session.json").read_text())["profile"] is True
+    assert run(*init) == 0
+    assert json.loads((tmp_path / "P" / "session.json").read_text())["profile"] is True  # the default
     capsys.readouterr()
     assert run("search", "status", "--workdir", tmp_path / "P") == 0
     assert "zoom [0.5], residual profile" in capsys.readouterr().out
+    assert run(*init[:-1], tmp_path / "Q", "--no-profile") == 0
+    assert json.loads((tmp_path / "Q" / "session.json").read_text())["profile"] is False
