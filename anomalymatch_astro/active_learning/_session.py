@@ -125,7 +125,7 @@ class ActiveLearningSession:
     Examples
     --------
     A session with a stand-in embedder (any object with ``embed`` and
-    ``model_hash`` works for the fast mode):
+    ``model_hash`` works for the fast mode; 4-pixel noise images have no galaxy profile):
 
     >>> import numpy as np
     >>> from anomalymatch_astro import CutoutSet
@@ -137,7 +137,7 @@ class ActiveLearningSession:
     >>> rng = np.random.default_rng(0)
     >>> data = rng.normal(size=(60, 1, 4, 4)); data[:6] += 3
     >>> cs = CutoutSet.from_arrays(data)
-    >>> s = ActiveLearningSession(cs, classifier=Flat(), default_mode="fast", user="me",
+    >>> s = ActiveLearningSession(cs, classifier=Flat(), default_mode="fast", user="me", profile=False,
     ...                           labels={"obj00": "anomaly", "obj10": "normal", "obj11": "normal"})
     >>> s.train(progress=False).cycle
     1
