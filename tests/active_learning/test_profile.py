@@ -1,4 +1,4 @@
-"""The session's residual profile block (``profile=True``): embeddings, workdir record, the mining scorer."""
+"""The session's residual profile block (``profile=True``): embeddings and workdir record (scorer: test_zoom.py)."""
 
 import json
 
@@ -48,22 +48,3 @@ def test_sessions_without_profile_are_as_before(tmp_path, digits, start_labels, 
     again = ActiveLearningSession(cs, workdir=tmp_path, classifier=fake_cls())
     assert again.profile is False
     again.close()
-
-
-def test_scorer_with_profile_matches_the_session(digits, start_labels, fake_cls):
-    cs, _ = digits
-    s = ActiveLearningSession(
-        cs, labels=start_labels, classifier=fake_cls(), zoom=(0.5,), profile=True, rotation_average=False
-    )
-    s.train(progress=False)
-    assert s.embedding_blocks == [64, 16, profile_width(len(cs.bands))]
-    scorer = s.scorer()
-    assert scorer.profile is True
-    got = scorer(cs)
-    assert np.abs(got - s.scores).max() <= 2.5 / (len(cs) - 1)
-    assert np.corrcoef(got, s.scores)[0, 1] > 0.999
-    plain = ActiveLearningSession(
-        cs, labels=start_labels, classifier=fake_cls(), zoom=(0.5,), profile=False, rotation_average=False
-    )
-    plain.train(progress=False)
-    assert plain.scorer().scorer_id != scorer.scorer_id

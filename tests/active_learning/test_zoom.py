@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from anomalymatch_astro.active_learning import ActiveLearningSession
-from anomalymatch_astro.embeddings import center_crop, compute_embeddings
+from anomalymatch_astro.embeddings import center_crop, compute_embeddings, profile_width
 from anomalymatch_astro.utils.exceptions import InvalidInputError
 
 torch = pytest.importorskip("torch")
@@ -68,21 +68,23 @@ def test_old_workdir_without_zoom_opens_with_it_off(tmp_path, digits, start_labe
     again.close()
 
 
-def test_scorer_with_zoom_matches_the_session(digits, start_labels, fake_cls):
+@pytest.mark.parametrize("profile", [False, True])
+def test_scorer_with_zoom_matches_the_session(digits, start_labels, fake_cls, profile):
     cs, _ = digits
     s = ActiveLearningSession(
-        cs, labels=start_labels, classifier=fake_cls(), zoom=(0.5,), profile=False, rotation_average=False
+        cs, labels=start_labels, classifier=fake_cls(), zoom=(0.5,), profile=profile, rotation_average=False
     )
     s.train(progress=False)
-    assert s.embedding_blocks == [64, 16]  # a stand-in's widths follow the image size: 8x8 and 4x4 pixels
-    np.testing.assert_array_equal(s.embeddings[:, 64:], cs.data[:, :, 2:6, 2:6].reshape(len(cs), -1))
+    extra = [profile_width(len(cs.bands))] if profile else []  # the residual profile comes last
+    assert s.embedding_blocks == [64, 16, *extra]  # a stand-in's widths follow the image size: 8x8 and 4x4 pixels
+    np.testing.assert_array_equal(s.embeddings[:, 64:80], cs.data[:, :, 2:6, 2:6].reshape(len(cs), -1))
     scorer = s.scorer()
-    assert scorer.zoom == (0.5,)
+    assert scorer.zoom == (0.5,) and scorer.profile is profile
     got = scorer(cs)
     assert np.abs(got - s.scores).max() <= 2.5 / (len(cs) - 1)
     assert np.corrcoef(got, s.scores)[0, 1] > 0.999
-    no_zoom = ActiveLearningSession(
-        cs, labels=start_labels, classifier=fake_cls(), rotation_average=False, zoom=(), profile=False
+    other = ActiveLearningSession(
+        cs, labels=start_labels, classifier=fake_cls(), rotation_average=False, zoom=(), profile=not profile
     )
-    no_zoom.train(progress=False)
-    assert no_zoom.scorer().scorer_id != scorer.scorer_id
+    other.train(progress=False)
+    assert other.scorer().scorer_id != scorer.scorer_id
