@@ -137,10 +137,19 @@ def profile_features(cutouts, *, n_annuli=16, max_radius=0.375, smooth=1.0, batc
     >>> int(np.argmax(p90[1] - p90[0]))                                # the arc's annulus, 9 to 12 px
     3
     """
-    data = np.asarray(cutouts.data if hasattr(cutouts, "data") else cutouts)
-    if data.ndim != 4:
-        msg = f"expected cutouts of shape (N, C, H, W), got {data.shape}"
-        raise InvalidInputError(msg)
+    if hasattr(cutouts, "iter_batches"):  # a CutoutSet: read batch by batch (a lazy set is never read whole)
+        n, c, (h, w) = len(cutouts), len(cutouts.bands), cutouts.image_shape
+        batches = cutouts.iter_batches(batch_size=int(batch_size))
+    else:
+        data = np.asarray(cutouts)
+        if data.ndim != 4:
+            msg = f"expected cutouts of shape (N, C, H, W), got {data.shape}"
+            raise InvalidInputError(msg)
+        n, c, h, w = data.shape
+        batches = (
+            (np.arange(i, min(n, i + int(batch_size))), data[i : i + int(batch_size)])
+            for i in range(0, n, int(batch_size))
+        )
     if int(n_annuli) != n_annuli or n_annuli < 1:
         msg = f"n_annuli must be a positive integer, got {n_annuli!r}"
         raise InvalidInputError(msg)
@@ -150,12 +159,10 @@ def profile_features(cutouts, *, n_annuli=16, max_radius=0.375, smooth=1.0, batc
     if not float(smooth) >= 0:
         msg = f"smooth must be >= 0 pixels, got {smooth!r}"
         raise InvalidInputError(msg)
-    n, c, h, w = data.shape
     out = np.zeros((n, c, int(n_annuli), len(PROFILE_STATISTICS)), dtype=np.float32)
     edges = np.linspace(0.0, float(max_radius) * min(h, w), int(n_annuli) + 1)
-    for start in range(0, n, int(batch_size)):
-        stop = min(n, start + int(batch_size))
-        out[start:stop] = _batch(np.asarray(data[start:stop], dtype=np.float64), edges, float(smooth), min(h, w) / 4)
+    for rows, pixels in batches:
+        out[rows] = _batch(np.asarray(pixels, dtype=np.float64), edges, float(smooth), min(h, w) / 4)
     return out.reshape(n, -1)
 
 

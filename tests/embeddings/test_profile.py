@@ -70,6 +70,20 @@ def test_each_cutout_is_measured_alone_and_nan_pixels_are_sky():
     np.testing.assert_array_equal(profile_features(cs), whole)
 
 
+def test_a_lazy_set_is_read_batch_by_batch(tmp_path, monkeypatch):
+    rng = np.random.default_rng(5)
+    cut = np.stack([[_galaxy(rng, arc=2.0 * (i % 2))] for i in range(7)]).astype("f4")
+    CutoutSet.from_arrays(cut, bands=["r"]).to_hdf5(tmp_path / "c.h5")
+    lazy = CutoutSet.from_hdf5(tmp_path / "c.h5", lazy=True)
+
+    def read_all(self):
+        msg = "the whole set was read at once"
+        raise AssertionError(msg)
+
+    monkeypatch.setattr(CutoutSet, "data", property(read_all))
+    np.testing.assert_array_equal(profile_features(lazy, batch_size=3), profile_features(cut))
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [({"n_annuli": 0}, "n_annuli"), ({"max_radius": 0.9}, "max_radius"), ({"smooth": -1}, "smooth")],
