@@ -90,10 +90,11 @@ def _run_one(name, anomaly_class, seed, variant, options, n_anom, n_norm, method
     for method in sorted(methods, key=lambda m: not METHODS[m][3]):
         mode, head, rotation_average, stages = METHODS[method]
         shared = (rotation_average, stages)
-        if shared not in embeddings and not stages and not opts.get("profile"):
+        if shared not in embeddings and not stages:
             for (rot, more), (emb, blocks) in embeddings.items():
                 if rot == rotation_average and more:  # its head block (of each view) is these embeddings
-                    embeddings[shared] = _head_blocks(emb, blocks, 1 + len(opts.get("zoom", ())))
+                    views = 1 + len(opts.get("zoom", ()))
+                    embeddings[shared] = _head_blocks(emb, blocks, views, profile=bool(opts.get("profile")))
                     break
         emb, blocks = embeddings.get(shared, (None, None))  # the same frozen embeddings
         session = ActiveLearningSession(
@@ -160,13 +161,20 @@ def _run_one(name, anomaly_class, seed, variant, options, n_anom, n_norm, method
     return rows
 
 
-def _head_blocks(emb, blocks, views):
-    """The head-feature block of each view of multilevel embeddings, and their widths (None for one view)."""
-    per_view = len(blocks) // views
+def _head_blocks(emb, blocks, views, *, profile=False):
+    """The head-feature block of each view of multilevel embeddings, plus the last (profile) block if any.
+
+    Returns the columns and their widths (None for a single block).
+    """
+    per_view = (len(blocks) - int(profile)) // views
     starts = np.cumsum([0, *blocks])
     cols = [np.arange(starts[v * per_view], starts[v * per_view] + blocks[v * per_view]) for v in range(views)]
+    widths = [blocks[v * per_view] for v in range(views)]
+    if profile:
+        cols.append(np.arange(starts[-2], starts[-1]))
+        widths.append(blocks[-1])
     head = np.ascontiguousarray(emb[:, np.concatenate(cols)])
-    return head, ([blocks[v * per_view] for v in range(views)] if views > 1 else None)
+    return head, (widths if len(widths) > 1 else None)
 
 
 def _held_out_mask(truth, fraction, seed):

@@ -212,6 +212,9 @@ def test_head_blocks_of_each_view():
     head, blocks = _head_blocks(emb, [8, 4], 1)
     np.testing.assert_array_equal(head, emb[:, :8])
     assert blocks is None
+    head, blocks = _head_blocks(emb, [3, 2, 3, 2, 2], 2, profile=True)  # two views of [head 3, stage 2], a profile 2
+    np.testing.assert_array_equal(head, emb[:, [0, 1, 2, 5, 6, 7, 10, 11]])
+    assert blocks == [3, 3, 2]
 
 
 def test_profile_variant_appends_the_residual_profile(monkeypatch):
