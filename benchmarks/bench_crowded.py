@@ -153,6 +153,8 @@ def run(seed):
         "shapes x3 + dilate 3": {"catalog": cat, "factor": 3.0, "dilate": 3},
         "segmentation": {"segmentation": deblended},
         "segmentation + dilate 3": {"segmentation": deblended, "dilate": 3},
+        "segmentation, blends kept": {"segmentation": deblended, "keep_blended": True},
+        "segm. + dilate 3, blends kept": {"segmentation": deblended, "dilate": 3, "keep_blended": True},
     }
     for name, kwargs in variants.items():
         start = time.perf_counter()
@@ -197,7 +199,7 @@ def main():
     results = [run(seed) for seed in args.seeds]
     print(f"faint objects per field: {[r['n_faint'] for r in results]}; seeds {args.seeds}")
     print("masking                       driven (>50% neighbour flux)  in top 24 (brightness)  median frac  s")
-    for key in ("none", "shapes x3", "shapes x3 + dilate 3", "segmentation", "segmentation + dilate 3"):
+    for key in [k for k in results[0] if k not in ("n_faint", "time") and not k.startswith("groups ")]:
         vals = np.array([r[key][:3] for r in results])
         secs = np.mean([r[key][3] for r in results]) if key != "none" else 0.0
         print(f"{key:30s}{vals[:, 0].mean():>10.1%}{vals[:, 1].mean():>26.1f}{vals[:, 2].mean():>18.3f}{secs:>7.2f}")

@@ -21,8 +21,8 @@ METHODS = {
     "both": ("both", "ensemble", False, ()),
 }
 
-#: variant name -> options: ``mask_neighbours`` and ``cutout_size`` (passed to the set: real-sky sets
-#: only), ``background`` (of the classifier's `~anomalymatch_astro.normalization.Normalizer`),
+#: variant name -> options: ``mask_neighbours``, ``keep_blended`` and ``cutout_size`` (passed to the set:
+#: real-sky sets only), ``background`` (of the classifier's `~anomalymatch_astro.normalization.Normalizer`),
 #: ``group`` (top lists one per system), ``zoom`` (centre views of the session's embeddings), ``profile``
 #: (the radial residual profile appended to them)
 VARIANTS = {
@@ -37,6 +37,7 @@ VARIANTS = {
     "profile": {"zoom": (0.5,), "profile": True},
     "mask_zoom": {"mask_neighbours": True, "zoom": (0.5,)},
     "mask_profile": {"mask_neighbours": True, "zoom": (0.5,), "profile": True},
+    "mask_blend": {"mask_neighbours": True, "keep_blended": True, "zoom": (0.5,), "profile": True},
 }
 
 
@@ -63,7 +64,7 @@ def _run_one(name, anomaly_class, seed, variant, options, n_anom, n_norm, method
 
     opts = VARIANTS[variant]
     set_options = dict(options)
-    set_options.update({k: v for k, v in opts.items() if k in ("mask_neighbours", "cutout_size")})
+    set_options.update({k: v for k, v in opts.items() if k in ("mask_neighbours", "keep_blended", "cutout_size")})
     held_out = held_out or set_options.get("held_out", 0.0)
     # variants that change neither the pixels nor the normalisation (default, group) share set and embeddings
     shared_key = tuple(sorted((k, v) for k, v in opts.items() if k != "group"))

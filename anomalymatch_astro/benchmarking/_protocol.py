@@ -27,7 +27,9 @@ hosts must lie half a cutout from each other and the edges), ``zoom`` (the same 
 the session's ``zoom=(0.5,)``: embeddings of their central half appended to those of the full
 view), ``zoom2`` (``zoom=(0.5, 0.375)``) and ``profile`` (``zoom=(0.5,)`` and ``profile=True``: the
 radial residual profile, `~anomalymatch_astro.embeddings.profile_features`, appended);
-``mask_zoom`` and ``mask_profile`` are ``zoom`` and ``profile`` on neighbour-masked cutouts.
+``mask_zoom`` and ``mask_profile`` are ``zoom`` and ``profile`` on neighbour-masked cutouts,
+``mask_blend`` is ``mask_profile`` with each source's touching deblended pieces kept
+(``mask_neighbours(..., keep_blended=True)``).
 On sets with ``system`` and ``artefact`` columns (the real-sky sets ``xdf_*``) every cycle also
 records ``distinct_top50`` and ``artefacts_top24`` (see `~anomalymatch_astro.active_learning.simulate_oracle`).
 """

@@ -28,7 +28,7 @@ def add_arguments(parser):
         help="protocol: options around each method: default mask (neighbour masking) background "
         "(local sky subtraction) group (top lists one per system) crop (32-pixel cutouts; real-sky sets) "
         "zoom (embeddings of the central half beside the full cutout) profile (zoom + radial residual profile) "
-        "mask_zoom mask_profile (the same on masked cutouts)",
+        "mask_zoom mask_profile (the same on masked cutouts) mask_blend (mask_profile, deblended pieces kept)",
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--cycles", type=non_negative_int, default=3)

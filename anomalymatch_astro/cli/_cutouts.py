@@ -129,6 +129,12 @@ def add_arguments(parser):
         "segments too (implies --mask-neighbours; best with --mask-dilate 3)",
     )
     parser.add_argument(
+        "--keep-blended",
+        action="store_true",
+        help="with --segmentation, keep the segments touching each object's own (the other deblended pieces of its "
+        "parent) unless over 10 times brighter: a deblended fragment shows with its galaxy",
+    )
+    parser.add_argument(
         "--mask-dilate",
         type=non_negative_int,
         default=0,
@@ -143,10 +149,14 @@ def add_arguments(parser):
 
 def run(args):
     from ..cutouts import make_cutouts
+    from ..utils.exceptions import InvalidInputError
     from . import read_catalog, write_run_manifest
     from ._outputs import check_output, write_cutout_set
 
     start = time.perf_counter()
+    if args.keep_blended and not args.segmentation:
+        msg = "--keep-blended needs --segmentation (the blends come from the segmentation map)"
+        raise InvalidInputError(msg)
     images = _bands(args.image)
     check_output(args.output, overwrite=args.overwrite, append=args.append)  # before any work
     catalog = read_catalog(args.catalog)
@@ -170,6 +180,7 @@ def run(args):
             segmentation=segmentation,
             wcs=wcs,
             dilate=args.mask_dilate,
+            keep_blended=args.keep_blended,
             progress=not args.no_progress,
         )
         inputs += [args.segmentation] if args.segmentation else []

@@ -5,10 +5,12 @@ diffraction spikes of a star, and those pixels, not the object, drive its score.
 `mask_neighbours` finds the pixels of the OTHER sources of each cutout, from a
 segmentation map of the image or from the catalogue's shapes (ellipses), and replaces
 them with noise drawn from the cutout's own sigma-clipped background, band by band.
-The central object's own pixels are never touched.
+The central object's own pixels are never touched (optionally, with a segmentation map,
+its whole blend: the other deblended pieces of its parent).
 """
 
 import logging
+import warnings
 
 import numpy as np
 from astropy import units as u
@@ -122,8 +124,11 @@ class _Catalogue:
         return np.asarray(x), np.asarray(y), ratio
 
 
-def _ellipse_masks(cat, x, y, ratio, shape, centre, own_radius):
-    """(neighbour mask, own mask) from the catalogue's ellipses in one cutout."""
+def _ellipse_masks(cat, x, y, ratio, shape, centre, own_radius, keep=None):
+    """(neighbour mask, own mask) from the catalogue's ellipses in one cutout.
+
+    Sources centred on a ``keep`` pixel (the central object's blend) count as the object's own.
+    """
     h, w = shape
     a, b = cat.a / ratio, cat.b / ratio
     near = (x > -a - 1) & (x < w + a) & (y > -a - 1) & (y < h + a)
@@ -135,6 +140,9 @@ def _ellipse_masks(cat, x, y, ratio, shape, centre, own_radius):
         own_index = -1
     yy, xx = np.mgrid[0:h, 0:w]
     for k in np.flatnonzero(near):
+        ix, iy = int(round(float(x[k]))), int(round(float(y[k])))
+        if keep is not None and k != own_index and 0 <= ix < w and 0 <= iy < h and keep[iy, ix]:
+            continue  # a deblended piece of the central object's own blend
         dx, dy = xx - x[k], yy - y[k]
         c, s = np.cos(cat.theta[k]), np.sin(cat.theta[k])
         inside = ((dx * c + dy * s) / a[k]) ** 2 + ((-dx * s + dy * c) / b[k]) ** 2 <= 1.0
@@ -166,7 +174,16 @@ def _segment_block(seg, seg_wcs, cutouts, row, wcs, grid, shape):
     return labels.reshape(shape)
 
 
-def _segment_masks(labels, centre, own_radius):
+def _segment_masks(labels, centre, own_radius, keep_blended=False, brightness=None, blend_contrast=np.inf):
+    """(neighbour mask, own mask, found) from the segmentation labels of one cutout.
+
+    With ``keep_blended`` the own mask grows from the central segment into the segments that
+    touch it (8-connectivity: the other deblended pieces of its parent), and from those into
+    the ones that touch them, but never into a segment whose brightest ``brightness`` pixel
+    is over ``blend_contrast`` times the central segment's, nor through it (a bright star
+    deblended together with a faint galaxy stays masked, and so do the other sources its halo
+    joined to the same parent).
+    """
     h, w = labels.shape
     cx, cy = int(round(centre[0])), int(round(centre[1]))
     own_label = labels[cy, cx] if 0 <= cx < w and 0 <= cy < h else 0
@@ -177,7 +194,32 @@ def _segment_masks(labels, centre, own_radius):
             values, counts = np.unique(near, return_counts=True)
             own_label = values[np.argmax(counts)]
     own = (labels == own_label) & (own_label != 0)
+    if keep_blended and own.any():
+        own = _grow_blend(labels, own, own_label, brightness, blend_contrast)
     return (labels != 0) & ~own, own, own_label != 0
+
+
+def _grow_blend(labels, own, own_label, brightness, blend_contrast):
+    """The central segment and the segments reachable from it through touching, not too bright segments."""
+    from scipy.ndimage import maximum
+
+    ceiling = np.inf
+    if brightness is not None:
+        ceiling = float(blend_contrast) * max(float(maximum(brightness, labels, own_label)), 0.0)
+    touching = np.ones((3, 3), dtype=bool)
+    seen = {int(own_label)}
+    while True:
+        rim = binary_dilation(own, structure=touching) & ~own & (labels != 0)
+        new = [int(lab) for lab in np.unique(labels[rim]) if int(lab) not in seen]
+        if not new:
+            return own
+        seen.update(new)
+        if brightness is not None:
+            peaks = np.atleast_1d(maximum(brightness, labels, new))
+            new = [lab for lab, peak in zip(new, peaks) if peak <= ceiling]
+        if not new:
+            return own
+        own = own | np.isin(labels, new)
 
 
 def _replace(pixels, mask, background, mode, rng, sigma):
@@ -218,6 +260,8 @@ def mask_neighbours(
     radius=None,
     dilate=0,
     own_radius=2.0,
+    keep_blended=False,
+    blend_contrast=10.0,
     mode="noise",
     seed=0,
     sigma=3.0,
@@ -263,6 +307,20 @@ def mask_neighbours(
     own_radius : float, optional
         How far (pixels) from the cutout centre the central object's catalogue entry or
         segment is looked for.
+    keep_blended : bool, optional
+        With a segmentation map, also keep the segments that touch the central object's
+        own (the other deblended pieces of its parent, as photutils' ``deblend_sources``
+        and SExtractor split it), and those that touch them, with their catalogue entries.
+        A deblended fragment of a galaxy then shows as part of its galaxy instead of an
+        isolated oddity; but a faint galaxy blended by chance with a neighbour keeps the
+        neighbour.  Default ``False``: every other segment is masked.  See the crowded-fields
+        guide for when each is better.
+    blend_contrast : float, optional
+        With ``keep_blended``, a touching segment whose brightest pixel (the sum of the
+        bands above the cutout's median) is more than this many times the central
+        segment's is masked all the same, and the blend is not followed through it: a
+        bright star and its spikes, deblended together with the faint galaxy beside them,
+        do not stay in the galaxy's cutout.
     mode : {"noise", "median", "nan", "zero"}, optional
         What replaces the masked pixels: background noise (default), the background
         median, NaN or zero.
@@ -331,12 +389,19 @@ def mask_neighbours(
             found = False
             if seg is not None:
                 labels = _segment_block(seg, seg_wcs, cutouts, int(row), cw, grid, (h, w))
-                nb, ow, found = _segment_masks(labels, centre, own_radius)
+                brightness = None
+                if keep_blended:
+                    with np.errstate(all="ignore"), warnings.catch_warnings():  # all-NaN bands
+                        warnings.simplefilter("ignore", RuntimeWarning)
+                        flat = np.asarray(pixels[k], dtype=np.float64)
+                        brightness = np.nansum(flat - np.nanmedian(flat, axis=(-2, -1), keepdims=True), axis=0)
+                nb, ow, found = _segment_masks(labels, centre, own_radius, keep_blended, brightness, blend_contrast)
                 neighbour |= nb
                 own |= ow
             if cat is not None:
                 x, y, ratio = cat.pixels(cutouts, int(row), cw)
-                nb, ow, got = _ellipse_masks(cat, x, y, ratio, (h, w), centre, own_radius)
+                keep = own if (seg is not None and keep_blended) else None
+                nb, ow, got = _ellipse_masks(cat, x, y, ratio, (h, w), centre, own_radius, keep)
                 neighbour |= nb
                 own |= ow
                 found = found or got
@@ -368,6 +433,8 @@ def mask_neighbours(
         "factor": float(factor),
         "radius_px": radius,
         "dilate": int(dilate),
+        "keep_blended": bool(keep_blended) and seg is not None,
+        "blend_contrast": float(blend_contrast),
         "sigma": float(sigma),
     }
     masked = CutoutSet.from_arrays(out, ids=cutouts.ids, bands=cutouts.bands, table=table, meta=meta)

@@ -202,6 +202,7 @@ def make_real_sky_set(
     seed=0,
     cutout_size=64,
     mask_neighbours=False,
+    keep_blended=False,
     snr=None,
     edge_margin=8,
     progress=False,
@@ -251,6 +252,9 @@ def make_real_sky_set(
     mask_neighbours : bool, optional
         Replace the pixels of other sources in every cutout with background noise
         (`~anomalymatch_astro.cutouts.mask_neighbours` with the deblended segmentation).
+    keep_blended : bool, optional
+        With ``mask_neighbours``, keep the deblended pieces touching each source's own
+        (``mask_neighbours(..., keep_blended=True)``).
     snr : (float, float), optional
         Range of the integrated S/N of the injected light (defaults above).
     edge_margin : int, optional
@@ -333,7 +337,8 @@ def make_real_sky_set(
     keep = (table["x"] >= edge_margin) & (table["x"] < w - edge_margin)
     keep &= (table["y"] >= edge_margin) & (table["y"] < h - edge_margin)
     table = table[keep]
-    cs = _cut(image, wcs, table, int(cutout_size), progress, dmap if mask_neighbours else None, int(seed))
+    segmentation = dmap if mask_neighbours else None
+    cs = _cut(image, wcs, table, int(cutout_size), progress, segmentation, int(seed), bool(keep_blended))
     cs.meta.update(
         benchmark="real_sky",
         field="xdf",
@@ -344,6 +349,7 @@ def make_real_sky_set(
         pixel_scale_arcsec=XDF_PIXEL_SCALE,
         sky_noise=[float(v) for v in noise],
         mask_neighbours=bool(mask_neighbours),
+        keep_blended=bool(mask_neighbours and keep_blended),
     )
     if return_field:
         field = {"image": image, "wcs": wcs, "noise": noise, "segmentation": pmap, "deblended": dmap}
@@ -351,7 +357,7 @@ def make_real_sky_set(
     return cs
 
 
-def _cut(image, wcs, table, size, progress, segmentation, seed):
+def _cut(image, wcs, table, size, progress, segmentation, seed, keep_blended=False):
     from ..cutouts import CutoutSet, make_cutouts, mask_neighbours
 
     coords = wcs.pixel_to_world(np.asarray(table["x"]), np.asarray(table["y"]))
@@ -363,7 +369,9 @@ def _cut(image, wcs, table, size, progress, segmentation, seed):
         cs = make_cutouts(images, positions, size, fill_value=0.0, progress=progress)
     out = table.copy()
     if segmentation is not None:
-        cs = mask_neighbours(cs, segmentation=segmentation, wcs=wcs, seed=seed, progress=progress)
+        cs = mask_neighbours(
+            cs, segmentation=segmentation, wcs=wcs, seed=seed, keep_blended=keep_blended, progress=progress
+        )
         out["n_masked"] = cs.table["n_masked"]
     data = np.asarray(cs.data)
     for name in ("semimajor_sigma", "semiminor_sigma"):

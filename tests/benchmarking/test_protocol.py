@@ -237,4 +237,4 @@ def test_profile_variant_appends_the_residual_profile(monkeypatch):
     assert zoom == (0.5,) and profile is True
     assert session.embedding_blocks == [1280, 1280, profile_width(len(session.cutouts.bands))]
     assert set(table["variant"]) == {"profile"} and np.all(table["auroc"] > 0.9)
-    assert {"mask_zoom", "mask_profile"} <= set(VARIANTS)
+    assert {"mask_zoom", "mask_profile", "mask_blend"} <= set(VARIANTS)

@@ -160,14 +160,27 @@ def test_cutouts_command_masks_neighbours(tmp_path):
     _star_and_faint_object(tmp_path)
     plain = _cut(tmp_path, "plain.h5")
     masked = _cut(tmp_path, "masked.h5", "--mask-neighbours")
-    segmented = _cut(tmp_path, "segm.h5", "--segmentation", str(tmp_path / "segm.fits"), "--mask-dilate", "1")
+    segm = ["--segmentation", str(tmp_path / "segm.fits"), "--mask-dilate", "1"]
+    segmented = _cut(tmp_path, "segm.h5", *segm)
+    # the star's segment touches the faint object's (one blend), but the star is 200 times brighter:
+    # masked with --keep-blended too (blend_contrast)
+    blend = _cut(tmp_path, "blend.h5", *segm, "--keep-blended")
+    assert blend.meta["neighbour_mask"]["keep_blended"] is True
     faint = plain.index_of(["faint"])[0]
     assert "n_masked" not in plain.table.colnames
-    for cs in (masked, segmented):
+    for cs in (masked, segmented, blend):
         assert cs.table["n_masked"][faint] > 0
         # the star's light is gone from the faint object's cutout, its own centre is untouched
         assert np.nanmax(cs.data[faint]) < 0.1 * np.nanmax(plain.data[faint])
         assert cs.data[faint, 0, 8, 8] == plain.data[faint, 0, 8, 8]
+
+
+def test_cutouts_command_keep_blended_needs_a_segmentation(tmp_path, capsys):
+    _star_and_faint_object(tmp_path)
+    args = ["cutouts", "--catalog", str(tmp_path / "cat.ecsv"), "--image", f"g={tmp_path / 'g.fits'}"]
+    assert main([*args, "--size", "16", "-o", str(tmp_path / "x.h5"), "--keep-blended"]) != 0
+    assert "--keep-blended needs --segmentation" in capsys.readouterr().err
+    assert not (tmp_path / "x.h5").exists()
 
 
 def test_cutouts_command_refuses_a_segmentation_that_is_not_labels(tmp_path):

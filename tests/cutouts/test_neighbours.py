@@ -128,6 +128,16 @@ def test_segmentation_map(field):
     seg[np.hypot(xx - FAINT[0], yy - FAINT[1]) <= 6] = 1
     seg[_star(field["shape"]) > 3 * NOISE] = 2  # the star's segment includes its spikes
     masked, masks = mask_neighbours(field["cutouts"], segmentation=seg, progress=False, return_masks=True)
+    assert masked.meta["neighbour_mask"]["keep_blended"] is False
+    # the star's spike touches the faint object's segment (one blend), but the star is far over
+    # blend_contrast times brighter: masked with keep_blended too, kept only without a contrast limit
+    _, blend = mask_neighbours(field["cutouts"], segmentation=seg, keep_blended=True, progress=False, return_masks=True)
+    np.testing.assert_array_equal(blend, masks)
+    kept, kept_masks = mask_neighbours(
+        field["cutouts"], segmentation=seg, keep_blended=True, blend_contrast=np.inf, progress=False, return_masks=True
+    )
+    assert not kept_masks[0].any()
+    np.testing.assert_array_equal(kept.data, field["cutouts"].data)
     x0, y0 = int(field["cutouts"].table["x_origin"][0]), int(field["cutouts"].table["y_origin"][0])
     block = seg[y0 : y0 + 41, x0 : x0 + 41]
     np.testing.assert_array_equal(masks[0], block == 2)
@@ -137,6 +147,43 @@ def test_segmentation_map(field):
     # the same map given with its WCS explicitly, read through the WCS
     again = mask_neighbours(field["cutouts"], segmentation=seg, wcs=field["wcs"], progress=False)
     np.testing.assert_array_equal(again.data, masked.data)
+
+
+def test_keep_blended_keeps_the_touching_pieces_of_the_own_blend(field):
+    """A galaxy deblended into a chain of touching segments keeps them; a separate neighbour is masked."""
+    shape = field["shape"]
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    seg = np.zeros(shape, dtype=np.int32)
+    seg[np.hypot(xx - FAINT[0], yy - FAINT[1]) <= 4] = 1  # the central piece
+    seg[(np.hypot(xx - (FAINT[0] - 7), yy - FAINT[1]) <= 4) & (seg == 0)] = 3  # its deblended sibling, touching
+    seg[(np.hypot(xx - (FAINT[0] - 14), yy - FAINT[1]) <= 4) & (seg == 0)] = 4  # touching the sibling only
+    seg[np.hypot(xx - STAR[0], yy - STAR[1]) <= 3] = 2  # a separate neighbour (core only, no spikes)
+    x0, y0 = int(field["cutouts"].table["x_origin"][0]), int(field["cutouts"].table["y_origin"][0])
+    block = seg[y0 : y0 + 41, x0 : x0 + 41]
+    kept, masks = mask_neighbours(
+        field["cutouts"], segmentation=seg, keep_blended=True, progress=False, return_masks=True
+    )
+    np.testing.assert_array_equal(masks[0], block == 2)
+    assert kept.meta["neighbour_mask"]["keep_blended"] is True
+    _, all_masks = mask_neighbours(field["cutouts"], segmentation=seg, progress=False, return_masks=True)
+    np.testing.assert_array_equal(all_masks[0], np.isin(block, [2, 3, 4]))
+    # a touching piece over blend_contrast times brighter than the centre is masked, and so is what lies beyond it
+    bright = field["cutouts"].data.copy()
+    bright[0, :, block == 3] += 1e4
+    bright_set = CutoutSet(bright, field["cutouts"].table, field["cutouts"].bands, meta=field["cutouts"].meta)
+    _, cut = mask_neighbours(bright_set, segmentation=seg, keep_blended=True, progress=False, return_masks=True)
+    np.testing.assert_array_equal(cut[0], np.isin(block, [2, 3, 4]))
+    # the catalogue's entry of a kept piece does not mask it either; the neighbour's ellipse still does
+    catalog = QTable(field["catalog"], copy=True)
+    sibling = field["wcs"].pixel_to_world(FAINT[0] - 7, FAINT[1])
+    catalog.add_row({"id": "sibling", "coord": sibling, "semimajor_sigma": 2 * u.pix, "semiminor_sigma": 2 * u.pix})
+    _, both = mask_neighbours(
+        field["cutouts"], catalog, segmentation=seg, keep_blended=True, progress=False, return_masks=True
+    )
+    assert not (both[0] & (block == 3)).any()
+    assert both[0][int(STAR[1]) - y0, int(STAR[0]) - x0]
+    _, none_kept = mask_neighbours(field["cutouts"], catalog, segmentation=seg, progress=False, return_masks=True)
+    assert (none_kept[0] & (block == 3)).any()  # what the central object's own ellipse leaves of it
 
 
 def test_radius_discs_and_own_catalogue(field):

@@ -85,6 +85,15 @@ def test_mask_neighbours_option_changes_only_other_sources():
     assert np.mean(masked.table["n_masked"] > 0) > 0.5  # a crowded field: most cutouts hold neighbours
     centre = (slice(None), slice(None), slice(15, 17), slice(15, 17))
     assert np.allclose(np.asarray(plain.data)[centre], np.asarray(masked.data)[centre])
+    # keeping the blends masks fewer pixels: the fragments' own galaxies stay (never more than plain masking)
+    blends = make_real_sky_set(
+        anomaly="arcs", n_anomalies=5, seed=0, cutout_size=32, mask_neighbours=True, keep_blended=True
+    )
+    assert blends.meta["keep_blended"] and not masked.meta["keep_blended"]
+    fewer = np.asarray(blends.table["n_masked"]) <= np.asarray(masked.table["n_masked"])
+    assert fewer.all() and np.sum(blends.table["n_masked"]) < np.sum(masked.table["n_masked"])
+    fragments = np.asarray(blends.table["fragment"], dtype=bool)
+    assert np.mean(blends.table["n_masked"][fragments]) < 0.8 * np.mean(masked.table["n_masked"][fragments])
 
 
 def test_bad_arguments():
