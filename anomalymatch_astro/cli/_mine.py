@@ -171,7 +171,10 @@ def _status(args):
     except ImportError:  # pragma: no cover - plot_coverage comes with the visualization subpackage
         return 0
     path = args.plot or os.path.join(args.workdir, "coverage.png")
-    fig = plot_coverage({"done": mocs["done"], "failed": mocs["failed"], "no data": mocs["nodata"]})
+    states = {"done": mocs["done"], "failed": mocs["failed"], "no data": mocs["nodata"]}
+    visited = mocs["done"].union(mocs["failed"], mocs["nodata"])
+    states["to do"] = mocs["region"].difference(visited)
+    fig = plot_coverage(states, colors=["tab:green", "tab:red", "tab:gray", "tab:orange"], outline=mocs["region"])
     fig.axes[0].set_title(
         f"{os.path.basename(os.path.abspath(args.workdir))}: {summary['done']} done, {summary['failed']} failed, "
         f"{summary['nodata']} without data, {summary['todo']} to do of {summary['cells']} cells "

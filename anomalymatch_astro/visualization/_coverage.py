@@ -96,14 +96,18 @@ def _fitted_wcs(fig, union, coordsys):
     return WCS(fig, fov=min(fov, 190 * u.deg), center=center, coordsys=coordsys, projection=projection).w
 
 
-def plot_coverage(mocs, *, ax=None, colors=None, labels=None, frame=None):
+def plot_coverage(
+    mocs, *, ax=None, colors=None, labels=None, frame=None, outline=None, outline_label="requested region"
+):
     """Draw the sky coverage of one or several MOCs, e.g. the cells a mining run has done or not.
 
     Each MOC is filled (half transparent) and outlined in its colour on astropy
     `~astropy.visualization.wcsaxes.WCSAxes` with an RA/Dec (or l/b) grid; the legend gives
     each MOC's label and sky area.  A new figure gets a WCS fitted to the union of the MOCs
     (gnomonic below 30 deg across, Aitoff above; the whole sky when every MOC is empty).
-    Empty MOCs are drawn as nothing but keep their legend entry, marked "empty".
+    Empty MOCs are drawn as nothing but keep their legend entry, marked "empty".  An
+    ``outline`` MOC (e.g. the region a mining run was asked to cover) is drawn as a dashed
+    black border only, on top, and is part of the fitted view.
 
     Parameters
     ----------
@@ -122,6 +126,10 @@ def plot_coverage(mocs, *, ax=None, colors=None, labels=None, frame=None):
         ``"MOC 1"``, ``"MOC 2"`` ... for a sequence.
     frame : {"icrs", "galactic"}, optional
         Sky frame of a new figure's WCS (default ``"icrs"``).
+    outline : `mocpy.MOC`, optional
+        A MOC drawn as a dashed border only (not filled), after the others.
+    outline_label : str, optional
+        Its legend label.
 
     Returns
     -------
@@ -146,20 +154,29 @@ def plot_coverage(mocs, *, ax=None, colors=None, labels=None, frame=None):
     >>> fig = plot_coverage({"done": done, "failed": failed})
     >>> [t.get_text().split(" (")[0] for t in fig.axes[0].get_legend().get_texts()]
     ['done', 'failed']
+    >>> region = MOC.from_cone(150.15 * u.deg, 2.2 * u.deg, radius=0.2 * u.deg, max_depth=12)
+    >>> fig = plot_coverage({"done": done}, outline=region)
+    >>> [t.get_text().split(" (")[0] for t in fig.axes[0].get_legend().get_texts()]
+    ['done', 'requested region']
     """
     require("mocpy", feature="plotting sky coverage")
     from astropy.visualization.wcsaxes import WCSAxes
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
+    from mocpy import MOC
 
     items = _as_items(mocs, labels)
     colors = _colors(items, colors)
+    if outline is not None and not isinstance(outline, MOC):
+        msg = f"outline must be a mocpy MOC, got {type(outline).__name__}"
+        raise InvalidInputError(msg)
     coordsys = "icrs" if frame is None else str(frame).lower()
     if coordsys not in ("icrs", "galactic"):
         msg = f"frame must be 'icrs' or 'galactic', got {frame!r}"
         raise InvalidInputError(msg)
     if ax is None:
-        union = items[0][1].union(*[moc for _, moc in items[1:]]) if len(items) > 1 else items[0][1]
+        every = [moc for _, moc in items] + ([outline] if outline is not None else [])
+        union = every[0].union(*every[1:]) if len(every) > 1 else every[0]
         fig = Figure(figsize=(9.0, 5.0) if _all_sky(union) else (7.0, 6.0), layout="constrained")
         wcs = _fitted_wcs(fig, union, coordsys)
         ax = fig.add_subplot(projection=wcs)
@@ -180,6 +197,15 @@ def plot_coverage(mocs, *, ax=None, colors=None, labels=None, frame=None):
             area = moc.sky_fraction * FULL_SKY_DEG2
             text = f"{label} ({area:,.0f} deg²)" if area >= 100 else f"{label} ({area:.3g} deg²)"
         handles.append(Patch(facecolor=color, edgecolor=color, alpha=0.6, label=text))
+    if outline is not None:
+        text = f"{outline_label} (empty)"
+        if not outline.empty():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                outline.border(ax=ax, wcs=wcs, fill=False, color="black", linewidth=1.2, linestyle="--")
+            area = outline.sky_fraction * FULL_SKY_DEG2
+            text = f"{outline_label} ({area:,.0f} deg²)" if area >= 100 else f"{outline_label} ({area:.3g} deg²)"
+        handles.append(Patch(facecolor="none", edgecolor="black", linestyle="--", label=text))
     # the view is wcs's (mocpy sets it from the reference pixel); make sure it is set even if nothing was drawn
     ax.set_xlim(0, wcs.wcs.crpix[0] * 2.0 - 1)
     ax.set_ylim(0, wcs.wcs.crpix[1] * 2.0 - 1)

@@ -35,7 +35,7 @@ def files(tmp_path_factory):
     return folder, model
 
 
-def test_mine_command_then_status(files, tmp_path, capsys):
+def test_mine_command_then_status(files, tmp_path, capsys, monkeypatch):
     folder, model = files
     wd = tmp_path / "wd"
     argv = ["mine", "--workdir", str(wd), "--catalog", str(folder / "sources.ecsv"), "--id-column", "source_id"]
@@ -52,10 +52,25 @@ def test_mine_command_then_status(files, tmp_path, capsys):
     # another cutout size in the same workdir is refused, with the option named
     assert main(argv[:-3] + ["--size", "48", "--synchronous"]) == 1
     assert "size" in capsys.readouterr().err
+    import anomalymatch_astro.visualization as visualization
+
+    drawn = []
+    original = visualization.plot_coverage
+
+    def spy(mocs, **kwargs):
+        drawn.append((mocs, kwargs))
+        return original(mocs, **kwargs)
+
+    monkeypatch.setattr(visualization, "plot_coverage", spy)
     assert main(["mine", "--workdir", str(wd), "--status", "--plot", str(tmp_path / "sky.png")]) == 0
     out = capsys.readouterr().out
     assert "15 cells: 12 done, 0 failed, 3 without data, 0 to do" in out
     assert (tmp_path / "sky.png").stat().st_size > 1000
+    # the states, the cells still to do (none) and the requested region as an outline
+    ((mocs, kwargs),) = drawn
+    assert list(mocs) == ["done", "failed", "no data", "to do"] and mocs["to do"].empty()
+    region = kwargs["outline"]  # the box asked for; the cells done cover it and straddle its edges
+    assert not region.empty() and region.difference(mocs["done"].union(mocs["no data"])).empty()
 
 
 def test_mine_command_needs_one_region_and_one_model(files, tmp_path, capsys):

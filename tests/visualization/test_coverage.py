@@ -73,6 +73,24 @@ def test_empty_and_overlay(tmp_path):
     fig.savefig(tmp_path / "overlay.png", dpi=40)
 
 
+def test_outline_is_a_dashed_border_in_the_view(states):
+    region = _cone(SkyCoord(150.18, 2.20, unit="deg"), 0.3)  # larger than the states
+    fig = plot_coverage(states, outline=region)
+    ax = fig.axes[0]
+    legend = _legend(fig)
+    assert legend[-1].startswith("requested region (") and len(legend) == 4
+    assert float(legend[-1].split("(")[1].split(" deg")[0]) == pytest.approx(np.pi * 0.3**2, rel=0.1)
+    borders = [p for p in ax.patches if not p.get_fill() and p.get_linestyle() == "--"]
+    assert len(borders) >= 1 and to_rgba(borders[0].get_edgecolor())[:3] == (0.0, 0.0, 0.0)
+    # the view was fitted to the outline too: a point of the region beyond the states is in view
+    x, y = ax.wcs.world_to_pixel(SkyCoord(150.18, 2.45, unit="deg"))
+    assert ax.get_xlim()[0] < x < ax.get_xlim()[1] and ax.get_ylim()[0] < y < ax.get_ylim()[1]
+    named = plot_coverage(states, outline=mocpy.MOC.new_empty(10), outline_label="asked")
+    assert _legend(named)[-1] == "asked (empty)"
+    with pytest.raises(InvalidInputError, match="outline must be a mocpy MOC"):
+        plot_coverage(states, outline="region")
+
+
 def test_errors(states):
     with pytest.raises(InvalidInputError, match="mocpy MOC"):
         plot_coverage({"done": "not a moc"})
