@@ -167,6 +167,11 @@ def test_coverage_mocs_and_candidates_equal_local_cutting(mosaic, reference):
     assert list(top["rank"][:3]) == [1, 2, 3]
     assert float(top["score"][0]) == max(got.values())
     assert "coord" in top.colnames and top["coord"].frame.name == "icrs"
+    # exactly the catalogue's best rows, ties broken by id (ranked from each cell's best rows only)
+    best = sorted(got.items(), key=lambda kv: (-kv[1], kv[0]))[: len(top)]
+    assert len(top) == min(100, len(got))
+    assert [str(i) for i in top["id"]] == [k for k, _ in best]
+    assert list(map(float, top["score"])) == [v for _, v in best]
 
 
 def test_hats_catalogue_reads_with_hats_and_lsdb(reference):
@@ -191,6 +196,25 @@ def test_rerun_does_nothing_and_other_settings_are_refused(survey, reference):
         progress=False,
     )
     assert again.ran == 0 and again.summary == reference.summary
+    # nothing new: the catalogue and the top table are not rebuilt
+    top_path, catalog = reference.paths["top"], reference.paths["catalog"]
+    stamp = os.path.join(catalog, "anomalymatch_build.json")
+    before = (os.stat(top_path).st_mtime_ns, os.stat(stamp).st_mtime_ns)
+    mine(survey, REGION, scorer=MeanScorer(), workdir=reference.workdir, size=SIZE, scheduler="synchronous")
+    assert (os.stat(top_path).st_mtime_ns, os.stat(stamp).st_mtime_ns) == before
+    # a damaged build record, or a missing top table, gives a rebuild with the same rows
+    for damage in ("stamp", "top"):
+        if damage == "stamp":
+            with open(stamp, "w") as f:
+                f.write("{not json")
+        else:
+            os.remove(top_path)
+        rebuilt = mine(
+            survey, REGION, scorer=MeanScorer(), workdir=reference.workdir, size=SIZE, scheduler="synchronous"
+        )
+        assert rebuilt.ran == 0 and os.stat(top_path).st_mtime_ns != before[0]
+        assert list(rebuilt.top["id"]) == list(reference.top["id"])
+        assert catalog_rows(rebuilt) == catalog_rows(reference)
     with pytest.raises(InvalidInputError, match="size"):
         mine(survey, REGION, scorer=MeanScorer(), workdir=reference.workdir, size=48, scheduler="synchronous")
 
