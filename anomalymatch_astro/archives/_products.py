@@ -38,8 +38,8 @@ def build_products(coverage, workdir, order, partition_order, top):
         "top": int(top),
         "cells": [[pix, os.stat(path).st_size, os.stat(path).st_mtime_ns] for pix, path in sorted(files.items())],
     }
-    built = os.path.exists(paths["catalog"]) and (os.path.exists(paths["top"]) or not files)
-    if built and os.path.exists(stamp_path) and _read_stamp(stamp_path) == stamp:
+    # the record lives in the catalogue folder: no folder, no record, a rebuild
+    if (os.path.exists(paths["top"]) or not files) and _read_stamp(stamp_path) == stamp:
         log.info("the catalogue and the top table are up to date with the %d done cell(s)", len(files))
         return paths
     write_hats(files, order, paths["catalog"], partition_order=partition_order)
@@ -53,9 +53,12 @@ def build_products(coverage, workdir, order, partition_order, top):
 
 
 def _read_stamp(path):
+    """The recorded build, or None (no record, or a damaged one: rebuild)."""
+    if not os.path.exists(path):
+        return None
     try:
         return read_json(path)
-    except ReadError:  # a damaged build record: rebuild
+    except ReadError:
         return None
 
 
@@ -84,14 +87,13 @@ def _top_table(files, n):
     chosen = where[np.lexsort((ids, -scores))[:n]]
     # every file's columns, as the concatenation of whole files had them (a file may lack a column)
     schema = pa.unify_schemas([pq.read_schema(p).remove_metadata() for p in files], promote_options="permissive")
-    pieces = [(schema.empty_table(), 0, chosen[:0, 1])]
+    by_file = np.argsort(chosen[:, 0], kind="stable")  # the chosen rows file by file, in rank order in each
+    pieces = [schema.empty_table()]
     for k in np.unique(chosen[:, 0]):
         rows = chosen[chosen[:, 0] == k, 1]
-        pieces.append((pq.read_table(files[int(k)]).replace_schema_metadata(None).take(pa.array(rows)), k, rows))
-    table = pa.concat_tables([p[0] for p in pieces], promote_options="permissive")
-    # back into rank order: the position of each (file, row) in ``chosen``
-    rank = {(int(k), int(r)): j for j, (k, r) in enumerate(chosen)}
-    order = np.argsort([rank[(int(k), int(r))] for _, k, rows in pieces for r in rows], kind="stable")
+        pieces.append(pq.read_table(files[int(k)]).replace_schema_metadata(None).take(pa.array(rows)))
+    table = pa.concat_tables(pieces, promote_options="permissive")  # rows in the order of chosen[by_file]
+    order = np.argsort(by_file)  # back into rank order
     out = QTable(table.take(pa.array(order)).to_pydict())
     out["ra"].unit = out["dec"].unit = u.deg
     out.add_column(SkyCoord(out["ra"], out["dec"], frame="icrs"), name="coord", index=1)

@@ -121,7 +121,6 @@ def add_arguments(parser):
     _add_export(sub)
 
 
-# ---------------------------------------------------------------------- workdir helpers
 # ---------------------------------------------------------------------- actions
 def _init(args):
     import shutil

@@ -96,6 +96,12 @@ def _fitted_wcs(fig, union, coordsys):
     return WCS(fig, fov=min(fov, 190 * u.deg), center=center, coordsys=coordsys, projection=projection).w
 
 
+def _legend_text(label, moc):
+    """``label (area deg²)`` of a non-empty MOC."""
+    area = moc.sky_fraction * FULL_SKY_DEG2
+    return f"{label} ({area:,.0f} deg²)" if area >= 100 else f"{label} ({area:.3g} deg²)"
+
+
 def plot_coverage(
     mocs, *, ax=None, colors=None, labels=None, frame=None, outline=None, outline_label="requested region"
 ):
@@ -194,8 +200,7 @@ def plot_coverage(
                 warnings.simplefilter("ignore")
                 moc.fill(ax=ax, wcs=wcs, alpha=0.45, fill=True, color=color, linewidth=0)
                 moc.border(ax=ax, wcs=wcs, fill=False, color=color, linewidth=1.0)
-            area = moc.sky_fraction * FULL_SKY_DEG2
-            text = f"{label} ({area:,.0f} deg²)" if area >= 100 else f"{label} ({area:.3g} deg²)"
+            text = _legend_text(label, moc)
         handles.append(Patch(facecolor=color, edgecolor=color, alpha=0.6, label=text))
     if outline is not None:
         text = f"{outline_label} (empty)"
@@ -203,8 +208,7 @@ def plot_coverage(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 outline.border(ax=ax, wcs=wcs, fill=False, color="black", linewidth=1.2, linestyle="--")
-            area = outline.sky_fraction * FULL_SKY_DEG2
-            text = f"{outline_label} ({area:,.0f} deg²)" if area >= 100 else f"{outline_label} ({area:.3g} deg²)"
+            text = _legend_text(outline_label, outline)
         handles.append(Patch(facecolor="none", edgecolor="black", linestyle="--", label=text))
     # the view is wcs's (mocpy sets it from the reference pixel); make sure it is set even if nothing was drawn
     ax.set_xlim(0, wcs.wcs.crpix[0] * 2.0 - 1)
