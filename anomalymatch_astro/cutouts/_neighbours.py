@@ -320,7 +320,9 @@ def mask_neighbours(
         bands above the cutout's median) is more than this many times the central
         segment's is masked all the same, and the blend is not followed through it: a
         bright star and its spikes, deblended together with the faint galaxy beside them,
-        do not stay in the galaxy's cutout.
+        do not stay in the galaxy's cutout.  The test needs unsaturated peaks: on a
+        saturated star (or an 8-bit display image) the contrast is clipped and the star may
+        be kept.
     mode : {"noise", "median", "nan", "zero"}, optional
         What replaces the masked pixels: background noise (default), the background
         median, NaN or zero.
