@@ -161,7 +161,7 @@ def _status(args):
     summary, mocs = mining_status(args.workdir)
     print(
         f"{args.workdir}: order {summary['order']}, {summary['cells']} cells: {summary['done']} done, "
-        f"{summary['failed']} failed, {summary['nodata']} without data, {summary['todo']} to do; "
+        f"{summary['failed']} failed, {summary['nodata']} without data, {_todo(summary)}; "
         f"{summary['cutouts']} cutouts of {summary['sources']} sources"
     )
     if summary["failed"]:
@@ -177,13 +177,19 @@ def _status(args):
     fig = plot_coverage(states, colors=["tab:green", "tab:red", "tab:gray", "tab:orange"], outline=mocs["region"])
     fig.axes[0].set_title(
         f"{os.path.basename(os.path.abspath(args.workdir))}: {summary['done']} done, {summary['failed']} failed, "
-        f"{summary['nodata']} without data, {summary['todo']} to do of {summary['cells']} cells "
-        f"(order {summary['order']})",
+        f"{summary['nodata']} without data,\n{_todo(summary)} of {summary['cells']} cells (order {summary['order']})",
         fontsize=10,
     )
     fig.savefig(path, dpi=100)
     print(f"wrote the coverage plot {path}")
     return 0
+
+
+def _todo(summary):
+    """'N to do', saying how many of them are failed cells to retry (the plot shows those red, not orange)."""
+    todo, failed = summary["todo"], summary["failed"]
+    retried = min(failed, todo)
+    return f"{todo} to do ({retried} failed, to retry)" if retried else f"{todo} to do"
 
 
 def _print_failures(workdir, n):

@@ -3,6 +3,7 @@
 import glob
 import importlib.util
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -138,5 +139,10 @@ def test_mine_command_reports_failures_resumes_and_explains_status(files, tmp_pa
     assert main(argv) == 3
     assert f"resuming {wd}:" in capsys.readouterr().out
     assert main(["mine", "--workdir", str(wd), "--status", "--plot", str(tmp_path / "sky.png")]) == 0
+    # every failed cell is still to do (retried): the count says so, as the plot shows them red
+    status = re.search(
+        r"(\d+) failed, \d+ without data, (\d+) to do \((\d+) failed, to retry\)", capsys.readouterr().out
+    )
+    assert status and int(status.group(1)) > 0 and status.group(1) == status.group(3)
     assert main(["mine", "--workdir", str(tmp_path / "nowhere"), "--status"]) == 1
     assert "start one with 'anomalymatch-astro mine --workdir" in capsys.readouterr().err
