@@ -135,6 +135,15 @@ def add_arguments(parser):
         "parent) unless over 10 times brighter: a deblended fragment shows with its galaxy",
     )
     parser.add_argument(
+        "--saturation",
+        type=float,
+        nargs="+",
+        metavar="LEVEL",
+        help="with --keep-blended, the pixel value at which the images saturate (one for all bands, or one per "
+        "band in --image order, e.g. the SATURATE header keyword): a touching segment with a saturated pixel is "
+        "masked whatever its contrast (a clipped star's peak passes the 10-times test)",
+    )
+    parser.add_argument(
         "--mask-dilate",
         type=non_negative_int,
         default=0,
@@ -156,6 +165,9 @@ def run(args):
     start = time.perf_counter()
     if args.keep_blended and not args.segmentation:
         msg = "--keep-blended needs --segmentation (the blends come from the segmentation map)"
+        raise InvalidInputError(msg)
+    if args.saturation and not args.keep_blended:
+        msg = "--saturation is used by --keep-blended only (it stops a blend at a saturated segment): pass both"
         raise InvalidInputError(msg)
     images = _bands(args.image)
     check_output(args.output, overwrite=args.overwrite, append=args.append)  # before any work
@@ -181,6 +193,7 @@ def run(args):
             wcs=wcs,
             dilate=args.mask_dilate,
             keep_blended=args.keep_blended,
+            saturation=args.saturation,
             progress=not args.no_progress,
         )
         inputs += [args.segmentation] if args.segmentation else []

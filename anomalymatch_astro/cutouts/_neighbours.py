@@ -174,7 +174,9 @@ def _segment_block(seg, seg_wcs, cutouts, row, wcs, grid, shape):
     return labels.reshape(shape)
 
 
-def _segment_masks(labels, centre, own_radius, keep_blended=False, brightness=None, blend_contrast=np.inf):
+def _segment_masks(
+    labels, centre, own_radius, keep_blended=False, brightness=None, blend_contrast=np.inf, saturated=None
+):
     """(neighbour mask, own mask, found) from the segmentation labels of one cutout.
 
     With ``keep_blended`` the own mask grows from the central segment into the segments that
@@ -182,7 +184,8 @@ def _segment_masks(labels, centre, own_radius, keep_blended=False, brightness=No
     the ones that touch them, but never into a segment whose brightest ``brightness`` pixel
     is over ``blend_contrast`` times the central segment's, nor through it (a bright star
     deblended together with a faint galaxy stays masked, and so do the other sources its halo
-    joined to the same parent).
+    joined to the same parent).  Nor into a segment with a ``saturated`` pixel: a saturated
+    star's clipped peak passes the contrast test.
     """
     h, w = labels.shape
     cx, cy = int(round(centre[0])), int(round(centre[1]))
@@ -195,11 +198,11 @@ def _segment_masks(labels, centre, own_radius, keep_blended=False, brightness=No
             own_label = values[np.argmax(counts)]
     own = (labels == own_label) & (own_label != 0)
     if keep_blended and own.any():
-        own = _grow_blend(labels, own, own_label, brightness, blend_contrast)
+        own = _grow_blend(labels, own, own_label, brightness, blend_contrast, saturated)
     return (labels != 0) & ~own, own, own_label != 0
 
 
-def _grow_blend(labels, own, own_label, brightness, blend_contrast):
+def _grow_blend(labels, own, own_label, brightness, blend_contrast, saturated=None):
     """The central segment and the segments reachable from it through touching, not too bright segments."""
     from scipy.ndimage import maximum
 
@@ -208,6 +211,8 @@ def _grow_blend(labels, own, own_label, brightness, blend_contrast):
         ceiling = float(blend_contrast) * max(float(maximum(brightness, labels, own_label)), 0.0)
     touching = np.ones((3, 3), dtype=bool)
     seen = {int(own_label)}
+    if saturated is not None:  # never kept, never followed
+        seen.update(int(lab) for lab in np.unique(labels[saturated & ~own]))
     while True:
         rim = binary_dilation(own, structure=touching) & ~own & (labels != 0)
         new = [int(lab) for lab in np.unique(labels[rim]) if int(lab) not in seen]
@@ -220,6 +225,27 @@ def _grow_blend(labels, own, own_label, brightness, blend_contrast):
         if not new:
             return own
         own = own | np.isin(labels, new)
+
+
+def _saturation_levels(saturation, bands, *, keep_blended):
+    """The saturation level of each band as a float array, or None when there is no test."""
+    if saturation is None:
+        return None
+    if not keep_blended:
+        msg = "saturation= is used by keep_blended=True only (to stop a blend at a saturated segment): pass both"
+        raise InvalidInputError(msg)
+    try:
+        levels = np.atleast_1d(np.asarray(saturation, dtype=np.float64))
+    except (TypeError, ValueError):
+        msg = f"saturation must be a number or one number per band, got {saturation!r}"
+        raise InvalidInputError(msg) from None
+    if levels.ndim != 1 or len(levels) not in (1, len(bands)) or not np.all(np.isfinite(levels)):
+        msg = (
+            f"saturation must be one finite level or one per band ({len(bands)}: {', '.join(bands)}), "
+            f"got {saturation!r}"
+        )
+        raise InvalidInputError(msg)
+    return np.broadcast_to(levels, (len(bands),)).copy()
 
 
 def _replace(pixels, mask, background, mode, rng, sigma):
@@ -262,6 +288,7 @@ def mask_neighbours(
     own_radius=2.0,
     keep_blended=False,
     blend_contrast=10.0,
+    saturation=None,
     mode="noise",
     seed=0,
     sigma=3.0,
@@ -322,7 +349,14 @@ def mask_neighbours(
         bright star and its spikes, deblended together with the faint galaxy beside them,
         do not stay in the galaxy's cutout.  The test needs unsaturated peaks: on a
         saturated star (or an 8-bit display image) the contrast is clipped and the star may
-        be kept.
+        be kept: give ``saturation`` for such data.
+    saturation : float or sequence of float, optional
+        With ``keep_blended``, the level at or above which a pixel is saturated, in the
+        cutouts' pixel units (one value for every band, or one per band; e.g. the image's
+        ``SATURATE`` header keyword).  A touching segment with a saturated pixel in any band
+        is masked, and the blend is not followed through it, whatever its contrast.  Meant
+        for data where only stars saturate: a clipped galaxy core counts as saturated too,
+        and its deblended pieces are then masked.  Default: no saturation test.
     mode : {"noise", "median", "nan", "zero"}, optional
         What replaces the masked pixels: background noise (default), the background
         median, NaN or zero.
@@ -349,6 +383,7 @@ def mask_neighbours(
         msg = f"cutouts must be a CutoutSet, got {type(cutouts).__name__}"
         raise InvalidInputError(msg)
     n, h, w = len(cutouts), *cutouts.image_shape
+    levels = _saturation_levels(saturation, cutouts.bands, keep_blended=keep_blended)
     grid = _grid_of(cutouts)
     if n and grid is None and "cutout_wcs" not in cutouts.table.colnames:
         msg = "mask_neighbours needs cutouts that know their WCS (made by make_cutouts)"
@@ -391,13 +426,17 @@ def mask_neighbours(
             found = False
             if seg is not None:
                 labels = _segment_block(seg, seg_wcs, cutouts, int(row), cw, grid, (h, w))
-                brightness = None
+                brightness = saturated = None
                 if keep_blended:
                     with np.errstate(all="ignore"), warnings.catch_warnings():  # all-NaN bands
                         warnings.simplefilter("ignore", RuntimeWarning)
                         flat = np.asarray(pixels[k], dtype=np.float64)
                         brightness = np.nansum(flat - np.nanmedian(flat, axis=(-2, -1), keepdims=True), axis=0)
-                nb, ow, found = _segment_masks(labels, centre, own_radius, keep_blended, brightness, blend_contrast)
+                        if levels is not None:
+                            saturated = np.any(flat >= levels[:, None, None], axis=0)
+                nb, ow, found = _segment_masks(
+                    labels, centre, own_radius, keep_blended, brightness, blend_contrast, saturated
+                )
                 neighbour |= nb
                 own |= ow
             if cat is not None:
@@ -437,6 +476,7 @@ def mask_neighbours(
         "dilate": int(dilate),
         "keep_blended": bool(keep_blended) and seg is not None,
         "blend_contrast": float(blend_contrast),
+        "saturation": None if levels is None else [float(v) for v in levels],
         "sigma": float(sigma),
     }
     masked = CutoutSet.from_arrays(out, ids=cutouts.ids, bands=cutouts.bands, table=table, meta=meta)

@@ -181,6 +181,27 @@ def test_cutouts_command_keep_blended_needs_a_segmentation(tmp_path, capsys):
     assert main([*args, "--size", "16", "-o", str(tmp_path / "x.h5"), "--keep-blended"]) != 0
     assert "--keep-blended needs --segmentation" in capsys.readouterr().err
     assert not (tmp_path / "x.h5").exists()
+    segm = ["--segmentation", str(tmp_path / "segm.fits")]
+    assert main([*args, "--size", "16", "-o", str(tmp_path / "x.h5"), *segm, "--saturation", "20"]) != 0
+    assert "--saturation is used by --keep-blended only" in capsys.readouterr().err
+
+
+def test_cutouts_command_saturation_masks_a_clipped_star(tmp_path):
+    _star_and_faint_object(tmp_path)
+    with fits.open(tmp_path / "g.fits") as hdul:  # a display-like image: the star clipped at 20
+        fits.writeto(tmp_path / "g.fits", np.minimum(hdul[0].data, 20.0), hdul[0].header, overwrite=True)
+    segm = ["--segmentation", str(tmp_path / "segm.fits"), "--keep-blended"]
+    plain = _cut(tmp_path, "plain.h5")
+    faint = plain.index_of(["faint"])[0]
+    # clipped, the star is 4 times the faint object's peak: the blend keeps it
+    kept = _cut(tmp_path, "kept.h5", *segm)
+    assert kept.table["n_masked"][faint] == 0
+    masked = _cut(tmp_path, "masked.h5", *segm, "--saturation", "20")
+    assert masked.meta["neighbour_mask"]["saturation"] == [20.0]
+    assert masked.table["n_masked"][faint] > 0
+    star = np.unravel_index(np.argmax(plain.data[faint, 0, :, :6]), (16, 6))  # the star's clipped core
+    assert kept.data[faint, 0][star] == 20.0
+    assert masked.data[faint, 0][star] < 5.0
 
 
 def test_cutouts_command_refuses_a_segmentation_that_is_not_labels(tmp_path):

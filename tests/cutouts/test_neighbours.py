@@ -186,6 +186,51 @@ def test_keep_blended_keeps_the_touching_pieces_of_the_own_blend(field):
     assert (none_kept[0] & (block == 3)).any()  # what the central object's own ellipse leaves of it
 
 
+def test_saturation_stops_a_blend_at_a_clipped_star(field):
+    """A display-clipped star passes the contrast test; its saturated pixels mask it all the same."""
+    seg = np.zeros(field["shape"], dtype=np.int32)
+    yy, xx = np.mgrid[0 : field["shape"][0], 0 : field["shape"][1]]
+    seg[np.hypot(xx - FAINT[0], yy - FAINT[1]) <= 6] = 1
+    seg[(_star(field["shape"]) > 3 * NOISE) & (seg == 0)] = 2  # touches the faint object through its spike
+    cs = field["cutouts"]
+    levels = np.array([50.0, 75.0])  # r, i: an 8-bit-like ceiling under the star's peak
+    clipped = CutoutSet(np.minimum(cs.data, levels[None, :, None, None]), cs.table, cs.bands, meta=cs.meta)
+    x0, y0 = int(cs.table["x_origin"][0]), int(cs.table["y_origin"][0])
+    star = seg[y0 : y0 + 41, x0 : x0 + 41] == 2
+    # clipped at 50 + 75, the star is under 10 times the faint galaxy's peak (about 19): the blend keeps it
+    _, kept = mask_neighbours(clipped, segmentation=seg, keep_blended=True, progress=False, return_masks=True)
+    assert not kept[0].any()
+    masked, masks = mask_neighbours(
+        clipped, segmentation=seg, keep_blended=True, saturation=levels, progress=False, return_masks=True
+    )
+    np.testing.assert_array_equal(masks[0], star)
+    assert masked.meta["neighbour_mask"]["saturation"] == [50.0, 75.0]
+    # one level for every band; an unclipped image has no pixel at the level, so nothing changes
+    _, one = mask_neighbours(
+        clipped, segmentation=seg, keep_blended=True, saturation=50.0, progress=False, return_masks=True
+    )
+    np.testing.assert_array_equal(one[0], star)
+    _, high = mask_neighbours(
+        clipped, segmentation=seg, keep_blended=True, saturation=1e9, progress=False, return_masks=True
+    )
+    assert not high[0].any()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"saturation": 50.0}, "keep_blended=True only"),
+        ({"saturation": [1.0, 2.0, 3.0], "keep_blended": True}, "one per band"),
+        ({"saturation": np.nan, "keep_blended": True}, "finite"),
+        ({"saturation": "high", "keep_blended": True}, "a number"),
+    ],
+)
+def test_bad_saturation(field, kwargs, match):
+    seg = np.zeros(field["shape"], dtype=np.int32)
+    with pytest.raises(InvalidInputError, match=match):
+        mask_neighbours(field["cutouts"], segmentation=seg, progress=False, **kwargs)
+
+
 def test_radius_discs_and_own_catalogue(field):
     # no shapes: discs; the default catalogue is the cutouts' own table
     catalog = field["catalog"]["id", "coord"]
